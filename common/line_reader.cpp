@@ -1,0 +1,71 @@
+#include "line_reader.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <unistd.h>
+
+namespace net
+{
+
+LineBuffer::LineBuffer(std::size_t max_line)
+    : max_line_(max_line < 1 ? 1 : max_line)
+{
+}
+
+bool LineBuffer::next_line(std::string& line)
+{
+    std::size_t end = buffer_.find('\n');
+    std::size_t length = end;  // of the text, without "\r\n"
+    if (end != std::string::npos && end > 0 && buffer_[end - 1] == '\r')
+        --length;
+    if (end != std::string::npos && length <= max_line_) {
+        line.assign(buffer_, 0, length);
+        buffer_.erase(0, end + 1);
+        return true;
+    }
+    // Too long, or no "\n" yet. Cut a piece only when at least two more
+    // bytes follow it: then the rest is never just a line end, which would
+    // read as a blank line that the client never typed.
+    if (buffer_.size() >= max_line_ + 2) {
+        line.assign(buffer_, 0, max_line_);
+        buffer_.erase(0, max_line_);
+        return true;
+    }
+    return false;
+}
+
+bool LineBuffer::take_rest(std::string& line)
+{
+    if (!buffer_.empty() && buffer_.back() == '\r')
+        buffer_.pop_back();
+    if (buffer_.empty())
+        return false;
+    std::size_t length = std::min(buffer_.size(), max_line_);
+    line.assign(buffer_, 0, length);
+    buffer_.erase(0, length);
+    return true;
+}
+
+LineReader::LineReader(int fd, std::size_t max_line)
+    : fd_(fd), buffer_(max_line)
+{
+}
+
+bool LineReader::read_line(std::string& line)
+{
+    char chunk[4096];
+    while (!buffer_.next_line(line)) {
+        if (ended_)
+            return buffer_.take_rest(line);
+        ssize_t n = ::read(fd_, chunk, sizeof chunk);
+        if (n > 0)
+            buffer_.append(std::string_view(chunk, static_cast<size_t>(n)));
+        else if (n < 0 && errno == EINTR)
+            continue;
+        else
+            ended_ = true;  // 0: closed; < 0: reset or another error
+    }
+    return true;
+}
+
+}  // namespace net

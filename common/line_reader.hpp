@@ -1,0 +1,51 @@
+// Reading text lines from a socket (or any descriptor), however TCP splits
+// or merges them, in bounded memory.
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+
+namespace net
+{
+
+// Lines end at "\n"; a "\r" before it (telnet sends "\r\n") is dropped. A
+// line longer than max_line comes out in pieces of max_line bytes, so a
+// client that never sends "\n" costs at most max_line bytes of buffer.
+constexpr std::size_t default_max_line = 4096;
+
+// The parsing half, with no I/O: feed it bytes as they arrive, take lines.
+class LineBuffer
+{
+  public:
+    explicit LineBuffer(std::size_t max_line = default_max_line);
+
+    void append(std::string_view bytes) { buffer_.append(bytes); }
+    // Moves the next complete line (or max_line piece) into `line`.
+    bool next_line(std::string& line);
+    // Moves whatever is left, if anything, into `line` (at end of input).
+    bool take_rest(std::string& line);
+    std::size_t size() const noexcept { return buffer_.size(); }
+
+  private:
+    std::size_t max_line_;
+    std::string buffer_;  // received, not yet returned
+};
+
+class LineReader
+{
+  public:
+    explicit LineReader(int fd, std::size_t max_line = default_max_line);
+
+    // The next line, without its line end. False when the input has ended
+    // (closed, reset, or an error): that is the end of the conversation.
+    // A last line with no "\n" before the end still counts as a line.
+    bool read_line(std::string& line);
+
+  private:
+    int fd_;
+    LineBuffer buffer_;
+    bool ended_ = false;
+};
+
+}  // namespace net

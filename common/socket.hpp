@@ -1,0 +1,40 @@
+// Socket: one connected TCP socket, closed when the object goes away.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+namespace net
+{
+
+class Socket
+{
+  public:
+    explicit Socket(int fd = -1, std::string peer = {}) noexcept;
+    Socket(Socket&& other) noexcept;
+    Socket& operator=(Socket&& other) noexcept;
+    Socket(const Socket&) = delete;  // one owner per descriptor
+    Socket& operator=(const Socket&) = delete;
+    ~Socket();
+
+    int fd() const noexcept { return fd_; }
+    bool is_open() const noexcept { return fd_ >= 0; }
+    // Who is at the other end, e.g. "127.0.0.1:50312" or "[::1]:50312".
+    const std::string& peer() const noexcept { return peer_; }
+
+    // Sends every byte. Returns false if the peer is gone; never raises
+    // SIGPIPE, so a vanished client cannot kill the server.
+    bool write_all(std::string_view data) noexcept;
+    // Sends line + "\r\n", the line end telnet expects.
+    bool write_line(std::string_view line);
+    void close() noexcept;
+
+  private:
+    int fd_;
+    std::string peer_;
+};
+
+// The same as Socket::write_all, for any socket descriptor.
+bool write_all(int fd, std::string_view data) noexcept;
+
+}  // namespace net

@@ -1,0 +1,273 @@
+#include "process.hpp"
+
+#include <cerrno>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <fcntl.h>
+#include <fstream>
+#include <gtest/gtest.h>
+#include <poll.h>
+#include <spawn.h>
+#include <sstream>
+#include <stdexcept>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char** environ;
+
+namespace test
+{
+
+namespace
+{
+
+void check(bool ok, const char* what)
+{
+    if (!ok)
+        throw std::runtime_error(std::string(what) + ": " + strerror(errno));
+}
+
+int remaining_ms(Clock::time_point deadline)
+{
+    auto left =
+        std::chrono::duration_cast<milliseconds>(deadline - Clock::now());
+    return left.count() < 0 ? 0 : static_cast<int>(left.count());
+}
+
+}  // namespace
+
+std::string stage_path(std::string_view program)
+{
+    return std::string(CHAT_BIN_DIR) + "/" + std::string(program);
+}
+
+Process::Process(std::vector<std::string> argv)
+{
+    int in[2];
+    int out[2];
+    check(pipe2(in, O_CLOEXEC) == 0, "pipe");
+    check(pipe2(out, O_CLOEXEC) == 0, "pipe");
+    char path[] = "/tmp/chatserver-test-stderr-XXXXXX";
+    int err = mkstemp(path);
+    check(err >= 0, "mkstemp");
+    stderr_path_ = path;
+
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_adddup2(&actions, in[0], 0);
+    posix_spawn_file_actions_adddup2(&actions, out[1], 1);
+    posix_spawn_file_actions_adddup2(&actions, err, 2);
+    std::vector<char*> args;
+    for (std::string& arg : argv)
+        args.push_back(arg.data());
+    args.push_back(nullptr);
+    int rc =
+        posix_spawn(&pid_, args[0], &actions, nullptr, args.data(), environ);
+    posix_spawn_file_actions_destroy(&actions);
+    ::close(in[0]);
+    ::close(out[1]);
+    ::close(err);
+    if (rc != 0) {
+        ::close(in[1]);
+        ::close(out[0]);
+        errno = rc;
+        check(false, argv[0].c_str());
+    }
+    stdin_ = in[1];
+    stdout_ = out[0];
+    pidfd_ = static_cast<int>(syscall(SYS_pidfd_open, pid_, 0));
+    check(pidfd_ >= 0, "pidfd_open");
+    reader_ = std::thread(&Process::read_stdout, this);
+}
+
+Process::~Process()
+{
+    if (!status_) {
+        ::kill(pid_, SIGKILL);  // our own child, by pid; nothing else
+        wait_exit(seconds(60));
+    }
+    close_stdin();
+    reader_.join();  // ends when the child's stdout closes
+    ::close(stdout_);
+    ::close(pidfd_);
+    ::unlink(stderr_path_.c_str());
+}
+
+void Process::read_stdout()
+{
+    std::string partial;
+    char chunk[4096];
+    for (;;) {
+        ssize_t n = ::read(stdout_, chunk, sizeof chunk);
+        if (n < 0 && errno == EINTR)
+            continue;
+        std::lock_guard lock(mutex_);
+        if (n <= 0) {
+            if (!partial.empty())
+                lines_.push_back(partial);
+            stdout_closed_ = true;
+            changed_.notify_all();
+            return;
+        }
+        partial.append(chunk, static_cast<size_t>(n));
+        for (size_t end; (end = partial.find('\n')) != std::string::npos;) {
+            lines_.push_back(partial.substr(0, end));
+            partial.erase(0, end + 1);
+        }
+        changed_.notify_all();
+    }
+}
+
+void Process::write_stdin(std::string_view text)
+{
+    while (!text.empty()) {
+        ssize_t n = ::write(stdin_, text.data(), text.size());
+        if (n < 0 && errno == EINTR)
+            continue;
+        check(n > 0, "write to child's stdin");
+        text.remove_prefix(static_cast<size_t>(n));
+    }
+}
+
+void Process::close_stdin()
+{
+    if (stdin_ >= 0)
+        ::close(stdin_);
+    stdin_ = -1;
+}
+
+std::optional<std::string>
+Process::wait_for_line(const std::function<bool(const std::string&)>& match,
+                       milliseconds timeout)
+{
+    std::unique_lock lock(mutex_);
+    size_t checked = 0;
+    auto deadline = Clock::now() + timeout;
+    for (;;) {
+        for (; checked < lines_.size(); ++checked)
+            if (match(lines_[checked]))
+                return lines_[checked];
+        if (stdout_closed_ ||
+            changed_.wait_until(lock, deadline) == std::cv_status::timeout)
+            break;
+    }
+    for (; checked < lines_.size(); ++checked)
+        if (match(lines_[checked]))
+            return lines_[checked];
+    return std::nullopt;
+}
+
+std::vector<std::string> Process::wait_for_output(milliseconds timeout)
+{
+    std::unique_lock lock(mutex_);
+    changed_.wait_for(lock, timeout, [this] { return stdout_closed_; });
+    return lines_;
+}
+
+std::vector<std::string> Process::output()
+{
+    std::lock_guard lock(mutex_);
+    return lines_;
+}
+
+std::optional<int> Process::wait_exit(milliseconds timeout)
+{
+    if (status_)
+        return status_;
+    pollfd p{pidfd_, POLLIN, 0};  // readable once the process has ended
+    auto deadline = Clock::now() + timeout;
+    int rc;
+    while ((rc = ::poll(&p, 1, remaining_ms(deadline))) < 0 && errno == EINTR) {
+    }
+    if (rc <= 0)
+        return std::nullopt;
+    int status = 0;
+    while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
+    }
+    status_ = WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
+    return status_;
+}
+
+bool Process::running()
+{
+    return !wait_exit(milliseconds(0));
+}
+
+std::string Process::error_output() const
+{
+    std::ifstream file(stderr_path_);
+    std::ostringstream text;
+    text << file.rdbuf();
+    return text.str();
+}
+
+Server::Server(std::string_view program, std::vector<std::string> args)
+    : Process([&] {
+          std::vector<std::string> argv{stage_path(program)};
+          argv.insert(argv.end(), args.begin(), args.end());
+          return argv;
+      }())
+{
+    races_expected_ = program == "chatserver4";
+    const std::string marker = ": listening on port ";
+    auto line = wait_for_line([&](const std::string& l) {
+        return l.find(marker) != std::string::npos;
+    });
+    if (!line)
+        throw std::runtime_error(std::string(program) +
+                                 " did not start: " + error_output());
+    port_ = static_cast<std::uint16_t>(
+        std::stoi(line->substr(line->find(marker) + marker.size())));
+}
+
+Server::~Server()
+{
+    if (!wait_exit(milliseconds(0))) {
+        ::kill(pid(), SIGKILL);
+        wait_exit(seconds(60));
+    }
+    std::string report = sanitizer_report();
+    if (!report_expected_ && !report.empty())
+        ADD_FAILURE() << "the server's sanitizer reported:\n" << report;
+}
+
+bool Server::saw_connected(const std::string& address, milliseconds timeout)
+{
+    return wait_for_line(
+               [&](const std::string& l) {
+                   return l == "Connected " + address;
+               },
+               timeout)
+        .has_value();
+}
+
+bool Server::saw_disconnected(const std::string& address, milliseconds timeout)
+{
+    return wait_for_line(
+               [&](const std::string& l) {
+                   return l == "Disconnected " + address;
+               },
+               timeout)
+        .has_value();
+}
+
+std::string Server::sanitizer_report() const
+{
+    const std::string text = error_output();
+    for (const char* marker :
+         {"WARNING: ThreadSanitizer", "ERROR: AddressSanitizer",
+          "ERROR: LeakSanitizer", "runtime error:"}) {
+        for (size_t at = text.find(marker); at != std::string::npos;
+             at = text.find(marker, at + 1)) {
+            const std::string race = "WARNING: ThreadSanitizer: data race (";
+            if (races_expected_ && text.compare(at, race.size(), race) == 0)
+                continue;
+            return text.substr(at, 6000);
+        }
+    }
+    return "";
+}
+
+}  // namespace test

@@ -1,0 +1,107 @@
+// A program under test, started by the test and stopped by it: its stdin is
+// a pipe, its stdout is read line by line as it comes, its stderr goes to a
+// file. The destructor kills it (by pid, nothing else) if it still runs.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <sys/types.h>
+#include <thread>
+#include <vector>
+
+namespace test
+{
+
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+// How long to wait for something that should happen. Generous, because the
+// sanitizer builds are several times slower; a passing test never waits it.
+constexpr milliseconds event_timeout{15000};
+// How long to watch for something that should NOT happen.
+constexpr milliseconds quiet_period{400};
+
+// Where the stage executables are, e.g. "build/plain/bin/chatserver3".
+std::string stage_path(std::string_view program);
+
+class Process
+{
+  public:
+    explicit Process(std::vector<std::string> argv);
+    Process(const Process&) = delete;
+    Process& operator=(const Process&) = delete;
+    ~Process();
+
+    pid_t pid() const { return pid_; }
+    void write_stdin(std::string_view text);
+    void close_stdin();
+
+    // Waits until a line of stdout satisfies `match`, returns that line.
+    std::optional<std::string>
+    wait_for_line(const std::function<bool(const std::string&)>& match,
+                  milliseconds timeout = event_timeout);
+    // Waits until stdout is closed (normally: the program ended), and
+    // returns every line it printed.
+    std::vector<std::string>
+    wait_for_output(milliseconds timeout = event_timeout);
+    std::vector<std::string> output();
+
+    // Waits for the process to end; its exit status, or -signal if killed.
+    std::optional<int> wait_exit(milliseconds timeout = event_timeout);
+    bool running();
+    std::string error_output() const;  // all of stderr so far
+
+  private:
+    void read_stdout();
+
+    pid_t pid_ = -1;
+    int pidfd_ = -1;
+    int stdin_ = -1;
+    int stdout_ = -1;
+    std::string stderr_path_;
+    std::optional<int> status_;
+
+    std::mutex mutex_;
+    std::condition_variable changed_;
+    std::vector<std::string> lines_;
+    bool stdout_closed_ = false;
+    std::thread reader_;
+};
+
+// A networked stage (or any program printing "...: listening on port N"
+// first), started on a port the OS picks.
+class Server : public Process
+{
+  public:
+    explicit Server(std::string_view program,
+                    std::vector<std::string> args = {"0"});
+    ~Server();
+
+    std::uint16_t port() const { return port_; }
+    // Waits for the server's "Connected <address>" line about this client.
+    bool saw_connected(const std::string& address,
+                       milliseconds timeout = event_timeout);
+    bool saw_disconnected(const std::string& address,
+                          milliseconds timeout = event_timeout);
+    // A sanitizer's report on stderr, if any ("" if none). The data races
+    // of chatserver4 are its lesson, not a failure: race_test.cpp checks
+    // them, and here they are left out.
+    std::string sanitizer_report() const;
+    // Tests that are about the report (the stage 4 race) call this, so
+    // the destructor does not count the report as a failure.
+    void expect_sanitizer_report() { report_expected_ = true; }
+
+  private:
+    std::uint16_t port_ = 0;
+    bool report_expected_ = false;
+    bool races_expected_ = false;
+};
+
+}  // namespace test
