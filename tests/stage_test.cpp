@@ -4,8 +4,11 @@
 #include "client.hpp"
 #include "process.hpp"
 
+#include <atomic>
+#include <fmt/core.h>
 #include <gtest/gtest.h>
 #include <string>
+#include <thread>
 
 namespace
 {
@@ -188,19 +191,32 @@ TEST_P(EveryStage, AClientThatVanishesWhileServedCannotKillTheServer)
         GTEST_SKIP() << "a client leaving mid-broadcast is stage 4's race";
     Server server(stage());
     auto c = talk(server);
-    Client& receiver = c.hearer ? *c.hearer : c.speaker;
-    // Lots to send back, then the receiver is gone: writes to it fail
-    // (EPIPE, ECONNRESET), which must not raise SIGPIPE.
+    // The server is busy writing to the receiver when the receiver resets
+    // the connection: its next writes fail with EPIPE, which must not
+    // raise SIGPIPE (that would kill the whole server).
     std::string many;
-    for (int i = 0; i < 2000; ++i)
-        many += "line " + std::to_string(i) + "\r\n";
-    if (&receiver != &c.speaker)
-        receiver.reset();
-    c.speaker.send(many);
-    if (&receiver == &c.speaker)
-        receiver.reset();
-    else
-        c.speaker.send_line("");
+    for (int i = 0; i < 20000; ++i)
+        many += fmt::format("line {:5} {:80}\r\n", i, "");
+    if (!c.hearer) {
+        std::atomic<bool> sent{false};
+        std::thread flood([&] {
+            c.speaker.send(many);
+            sent = true;  // in the kernel's buffers, far from all echoed
+        });
+        while (!sent)
+            c.speaker.read_line(test::milliseconds(10));  // keep echo going
+        flood.join();
+        c.speaker.reset();
+    } else {
+        std::thread flood([&] {  // blocks whenever the server falls behind
+            c.speaker.send(many);
+            c.speaker.send_line("");
+        });
+        EXPECT_TRUE(c.hearer->read_line().has_value());  // broadcasting
+        c.hearer->reset();
+        EXPECT_TRUE(server.saw_disconnected(c.hearer->address()));
+        flood.join();
+    }
     EXPECT_TRUE(server.saw_disconnected(c.speaker.address()));
     if (serves_only_one()) {
         EXPECT_EQ(server.wait_exit(), 0);

@@ -84,15 +84,25 @@ Process::Process(std::vector<std::string> argv)
 
 Process::~Process()
 {
-    if (!status_) {
-        ::kill(pid_, SIGKILL);  // our own child, by pid; nothing else
-        wait_exit(seconds(60));
-    }
+    stop_and_check();
     close_stdin();
     reader_.join();  // ends when the child's stdout closes
     ::close(stdout_);
     ::close(pidfd_);
     ::unlink(stderr_path_.c_str());
+}
+
+void Process::stop_and_check()
+{
+    if (!wait_exit(milliseconds(0))) {
+        ::kill(pid_, SIGKILL);  // our own child, by pid; nothing else
+        wait_exit(seconds(60));
+    }
+    std::string report = sanitizer_report();
+    if (!report_expected_ && !report.empty()) {
+        report_expected_ = true;  // say it once
+        ADD_FAILURE() << "the program's sanitizer reported:\n" << report;
+    }
 }
 
 void Process::read_stdout()
@@ -222,17 +232,6 @@ Server::Server(std::string_view program, std::vector<std::string> args)
         std::stoi(line->substr(line->find(marker) + marker.size())));
 }
 
-Server::~Server()
-{
-    if (!wait_exit(milliseconds(0))) {
-        ::kill(pid(), SIGKILL);
-        wait_exit(seconds(60));
-    }
-    std::string report = sanitizer_report();
-    if (!report_expected_ && !report.empty())
-        ADD_FAILURE() << "the server's sanitizer reported:\n" << report;
-}
-
 bool Server::saw_connected(const std::string& address, milliseconds timeout)
 {
     return wait_for_line(
@@ -253,7 +252,7 @@ bool Server::saw_disconnected(const std::string& address, milliseconds timeout)
         .has_value();
 }
 
-std::string Server::sanitizer_report() const
+std::string Process::sanitizer_report() const
 {
     const std::string text = error_output();
     for (const char* marker :

@@ -57,10 +57,23 @@ class Process
     std::optional<int> wait_exit(milliseconds timeout = event_timeout);
     bool running();
     std::string error_output() const;  // all of stderr so far
+    // A sanitizer's report on stderr, if any ("" if none). The data races
+    // of chatserver4 are its lesson, not a failure: race_test.cpp checks
+    // them, and here they are left out.
+    std::string sanitizer_report() const;
+    // Tests that are about the report (the stage 4 race) call this, so
+    // the destructor does not count the report as a failure.
+    void expect_sanitizer_report() { report_expected_ = true; }
+
+  protected:
+    bool races_expected_ = false;
 
   private:
+    // Stops the process and fails the test if a sanitizer reported.
+    void stop_and_check();
     void read_stdout();
 
+    bool report_expected_ = false;
     pid_t pid_ = -1;
     int pidfd_ = -1;
     int stdin_ = -1;
@@ -82,7 +95,6 @@ class Server : public Process
   public:
     explicit Server(std::string_view program,
                     std::vector<std::string> args = {"0"});
-    ~Server();
 
     std::uint16_t port() const { return port_; }
     // Waits for the server's "Connected <address>" line about this client.
@@ -90,18 +102,9 @@ class Server : public Process
                        milliseconds timeout = event_timeout);
     bool saw_disconnected(const std::string& address,
                           milliseconds timeout = event_timeout);
-    // A sanitizer's report on stderr, if any ("" if none). The data races
-    // of chatserver4 are its lesson, not a failure: race_test.cpp checks
-    // them, and here they are left out.
-    std::string sanitizer_report() const;
-    // Tests that are about the report (the stage 4 race) call this, so
-    // the destructor does not count the report as a failure.
-    void expect_sanitizer_report() { report_expected_ = true; }
 
   private:
     std::uint16_t port_ = 0;
-    bool report_expected_ = false;
-    bool races_expected_ = false;
 };
 
 }  // namespace test
