@@ -2,10 +2,10 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <poll.h>
 #include <unistd.h>
 
-namespace net
-{
+namespace net {
 
 LineBuffer::LineBuffer(std::size_t max_line)
     : max_line_(max_line < 1 ? 1 : max_line)
@@ -14,6 +14,7 @@ LineBuffer::LineBuffer(std::size_t max_line)
 
 bool LineBuffer::next_line(std::string& line)
 {
+    cut_ = false;
     std::size_t end = buffer_.find('\n');
     std::size_t length = end;  // of the text, without "\r\n"
     if (end != std::string::npos && end > 0 && buffer_[end - 1] == '\r')
@@ -29,6 +30,7 @@ bool LineBuffer::next_line(std::string& line)
     if (buffer_.size() >= max_line_ + 2) {
         line.assign(buffer_, 0, max_line_);
         buffer_.erase(0, max_line_);
+        cut_ = true;
         return true;
     }
     return false;
@@ -43,6 +45,7 @@ bool LineBuffer::take_rest(std::string& line)
     std::size_t length = std::min(buffer_.size(), max_line_);
     line.assign(buffer_, 0, length);
     buffer_.erase(0, length);
+    cut_ = !buffer_.empty();
     return true;
 }
 
@@ -57,6 +60,12 @@ bool LineReader::read_line(std::string& line)
     while (!buffer_.next_line(line)) {
         if (ended_)
             return buffer_.take_rest(line);
+        if (pause_.count() > 0 && buffer_.size() > 0) {
+            pollfd p{fd_, POLLIN, 0};
+            int ready = ::poll(&p, 1, static_cast<int>(pause_.count()));
+            if (ready == 0)  // the sender paused mid-line: that is the line
+                return buffer_.take_rest(line);
+        }
         ssize_t n = ::read(fd_, chunk, sizeof chunk);
         if (n > 0)
             buffer_.append(std::string_view(chunk, static_cast<size_t>(n)));

@@ -12,11 +12,9 @@
 #include <system_error>
 #include <thread>
 
-namespace net
-{
+namespace net {
 
-namespace
-{
+namespace {
 
 [[noreturn]] void throw_errno(const std::string& what)
 {
@@ -93,21 +91,27 @@ std::uint16_t bound_port(int fd)
 
 }  // namespace
 
-std::uint16_t port_from_args(int argc, char* argv[])
+std::uint16_t parse_port(const std::string& text)
 {
-    const std::string usage =
-        fmt::format("usage: {} [port]  (0 to 65535; default {})",
-                    program_name(argc > 0 ? argv[0] : nullptr), default_port);
-    if (argc > 2)
-        throw UsageError(usage);
-    if (argc < 2)
-        return default_port;
-    const std::string text = argv[1];
     bool digits = !text.empty() && text.size() <= 5 &&
                   text.find_first_not_of("0123456789") == std::string::npos;
     if (!digits || std::stoul(text) > 65535)
-        throw UsageError(fmt::format("bad port '{}'; {}", text, usage));
+        throw UsageError(fmt::format("bad port '{}' (0 to 65535)", text));
     return static_cast<std::uint16_t>(std::stoul(text));
+}
+
+std::uint16_t port_from_args(int argc, char* argv[])
+{
+    const std::string usage =
+        fmt::format("usage: {} [port]  (default {})",
+                    program_name(argc > 0 ? argv[0] : nullptr), default_port);
+    if (argc > 2)
+        throw UsageError(usage);
+    try {
+        return argc < 2 ? default_port : parse_port(argv[1]);
+    } catch (const UsageError& e) {
+        throw UsageError(fmt::format("{}; {}", e.what(), usage));
+    }
 }
 
 Listener::Listener(std::uint16_t port)

@@ -5,9 +5,9 @@
 
 #include <cstdint>
 #include <stdexcept>
+#include <string>
 
-namespace net
-{
+namespace net {
 
 constexpr std::uint16_t default_port = 8888;
 
@@ -16,13 +16,14 @@ struct UsageError : std::invalid_argument {
     using std::invalid_argument::invalid_argument;
 };
 
+// A port number, 0 to 65535; throws UsageError for anything else.
+std::uint16_t parse_port(const std::string& text);
 // Reads the optional port argument: argv[1], 8888 when absent, 0 for "let
 // the system pick". Throws UsageError for anything else.
 std::uint16_t port_from_args(int argc, char* argv[]);
 
-class Listener
-{
-  public:
+class Listener {
+public:
     // Listens on `port` (IPv6 "::" with IPv4 mapped in, or IPv4 alone
     // where there is no IPv6). Throws std::system_error if it cannot.
     explicit Listener(std::uint16_t port);
@@ -36,7 +37,7 @@ class Listener
     // out and retried, so only a broken listener throws.
     Socket accept();
 
-  private:
+private:
     Socket socket_;
     std::uint16_t port_;
 };

@@ -2,8 +2,7 @@
 
 #include "listener.hpp"
 
-namespace net
-{
+namespace net {
 
 std::string program_name(const char* argv0)
 {

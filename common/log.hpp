@@ -7,8 +7,7 @@
 #include <string>
 #include <utility>
 
-namespace net
-{
+namespace net {
 
 // Prints one line on stdout and flushes it, so whoever watches (a person, a
 // test) sees it at once. Lines from different threads never interleave.

@@ -6,8 +6,7 @@
 #include <unistd.h>
 #include <utility>
 
-namespace net
-{
+namespace net {
 
 Socket::Socket(int fd, std::string peer) noexcept
     : fd_(fd), peer_(std::move(peer))
@@ -54,18 +53,24 @@ bool Socket::write_line(std::string_view line)
     return write_all(framed);
 }
 
-bool write_all(int fd, std::string_view data) noexcept
+bool write_all(int fd, std::string_view data,
+               std::chrono::milliseconds stall_limit) noexcept
 {
+    // With a limit, send must not block: poll does the waiting, with a
+    // timeout. Without one, a plain blocking send.
+    const int flags =
+        MSG_NOSIGNAL | (stall_limit == no_limit ? 0 : MSG_DONTWAIT);
     while (!data.empty()) {
-        ssize_t n = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL);
+        ssize_t n = ::send(fd, data.data(), data.size(), flags);
         if (n > 0) {
             data.remove_prefix(static_cast<size_t>(n));  // a partial write
         } else if (n < 0 && errno == EINTR) {
             continue;  // a signal arrived: just try again
         } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            pollfd p{fd, POLLOUT, 0};  // non-blocking socket, buffer full
-            if (::poll(&p, 1, -1) < 0 && errno != EINTR)
-                return false;
+            pollfd p{fd, POLLOUT, 0};  // buffer full: wait for room
+            int ready = ::poll(&p, 1, static_cast<int>(stall_limit.count()));
+            if (ready == 0 || (ready < 0 && errno != EINTR))
+                return false;  // stalled too long, or poll failed
         } else {
             return false;  // EPIPE, ECONNRESET, ...: the peer is gone
         }

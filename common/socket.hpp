@@ -1,15 +1,16 @@
 // Socket: one connected TCP socket, closed when the object goes away.
 #pragma once
 
+#include <chrono>
 #include <string>
 #include <string_view>
 
-namespace net
-{
+namespace net {
 
-class Socket
-{
-  public:
+constexpr std::chrono::milliseconds no_limit{-1};  // for write_all
+
+class Socket {
+public:
     explicit Socket(int fd = -1, std::string peer = {}) noexcept;
     Socket(Socket&& other) noexcept;
     Socket& operator=(Socket&& other) noexcept;
@@ -29,12 +30,15 @@ class Socket
     bool write_line(std::string_view line);
     void close() noexcept;
 
-  private:
+private:
     int fd_;
     std::string peer_;
 };
 
-// The same as Socket::write_all, for any socket descriptor.
-bool write_all(int fd, std::string_view data) noexcept;
+// The same as Socket::write_all, for any socket descriptor. With a
+// `stall_limit`, it also gives up (returns false) when the peer has taken
+// no byte for that long: a client that stopped reading.
+bool write_all(int fd, std::string_view data,
+               std::chrono::milliseconds stall_limit = no_limit) noexcept;
 
 }  // namespace net

@@ -14,8 +14,7 @@
 #include <unistd.h>
 #include <vector>
 
-namespace
-{
+namespace {
 
 bool is_open_fd(int fd)
 {

@@ -8,8 +8,7 @@
 #include <thread>
 #include <vector>
 
-namespace
-{
+namespace {
 
 using test::Client;
 using test::Server;
@@ -123,9 +122,7 @@ TEST(Stage3, ClientsDoNotHearEachOther)
 
 // Stages 4 and 5: broadcast.
 
-class Broadcast : public testing::TestWithParam<const char*>
-{
-};
+class Broadcast : public testing::TestWithParam<const char*> {};
 INSTANTIATE_TEST_SUITE_P(Stages, Broadcast,
                          testing::Values("chatserver4", "chatserver5"));
 

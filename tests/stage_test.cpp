@@ -10,15 +10,13 @@
 #include <string>
 #include <thread>
 
-namespace
-{
+namespace {
 
 using test::Client;
 using test::Server;
 
-class EveryStage : public testing::TestWithParam<const char*>
-{
-  protected:
+class EveryStage : public testing::TestWithParam<const char*> {
+protected:
     std::string stage() const { return GetParam(); }
     bool broadcasts() const  // stages 4 and 5 send a line to the others
     {

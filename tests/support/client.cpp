@@ -11,11 +11,9 @@
 #include <unistd.h>
 #include <utility>
 
-namespace test
-{
+namespace test {
 
-namespace
-{
+namespace {
 
 std::runtime_error failure(const char* what)
 {
@@ -66,7 +64,7 @@ Client::Client(std::uint16_t port, const char* host)
 
 Client::Client(Client&& other) noexcept
     : fd_(std::exchange(other.fd_, -1)), address_(std::move(other.address_)),
-      buffer_(std::move(other.buffer_)),
+      buffer_(std::move(other.buffer_)), start_(other.start_),
       closed_by_server_(other.closed_by_server_)
 {
 }
@@ -92,10 +90,10 @@ std::optional<std::string> Client::read_line(milliseconds timeout)
 {
     auto deadline = Clock::now() + timeout;
     for (;;) {
-        size_t end = buffer_.find('\n');
+        size_t end = buffer_.find('\n', start_);
         if (end != std::string::npos) {
-            std::string line = buffer_.substr(0, end);
-            buffer_.erase(0, end + 1);
+            std::string line = buffer_.substr(start_, end - start_);
+            start_ = end + 1;  // erasing line by line would be quadratic
             if (!line.empty() && line.back() == '\r')
                 line.pop_back();
             return line;
@@ -114,10 +112,13 @@ std::optional<std::string> Client::read_line(milliseconds timeout)
         ssize_t n = ::recv(fd_, chunk, sizeof chunk, 0);
         if (n < 0 && errno == EINTR)
             continue;
-        if (n <= 0)
+        if (n <= 0) {
             closed_by_server_ = true;
-        else
+        } else {
+            buffer_.erase(0, start_);
+            start_ = 0;
             buffer_.append(chunk, static_cast<size_t>(n));
+        }
     }
 }
 

@@ -9,12 +9,10 @@
 #include <string>
 #include <string_view>
 
-namespace test
-{
+namespace test {
 
-class Client
-{
-  public:
+class Client {
+public:
     explicit Client(std::uint16_t port, const char* host = "127.0.0.1");
     Client(Client&& other) noexcept;
     Client(const Client&) = delete;
@@ -40,10 +38,11 @@ class Client
     void reset();
     void close();
 
-  private:
+private:
     int fd_ = -1;
     std::string address_;
-    std::string buffer_;
+    std::string buffer_;  // received; lines before start_ already read
+    size_t start_ = 0;
     bool closed_by_server_ = false;
 };
 

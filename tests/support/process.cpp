@@ -17,11 +17,9 @@
 
 extern char** environ;
 
-namespace test
-{
+namespace test {
 
-namespace
-{
+namespace {
 
 void check(bool ok, const char* what)
 {
@@ -197,6 +195,8 @@ std::optional<int> Process::wait_exit(milliseconds timeout)
     while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
     }
     status_ = WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
+    wait_for_output(std::chrono::duration_cast<milliseconds>(
+        deadline - Clock::now()));  // and for the last lines it printed
     return status_;
 }
 

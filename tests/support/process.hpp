@@ -15,8 +15,7 @@
 #include <thread>
 #include <vector>
 
-namespace test
-{
+namespace test {
 
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
@@ -31,9 +30,8 @@ constexpr milliseconds quiet_period{400};
 // Where the stage executables are, e.g. "build/plain/bin/chatserver3".
 std::string stage_path(std::string_view program);
 
-class Process
-{
-  public:
+class Process {
+public:
     explicit Process(std::vector<std::string> argv);
     Process(const Process&) = delete;
     Process& operator=(const Process&) = delete;
@@ -53,7 +51,8 @@ class Process
     wait_for_output(milliseconds timeout = event_timeout);
     std::vector<std::string> output();
 
-    // Waits for the process to end; its exit status, or -signal if killed.
+    // Waits for the process to end, and for all it printed to be read;
+    // returns its exit status, or -signal if it was killed.
     std::optional<int> wait_exit(milliseconds timeout = event_timeout);
     bool running();
     std::string error_output() const;  // all of stderr so far
@@ -65,10 +64,10 @@ class Process
     // the destructor does not count the report as a failure.
     void expect_sanitizer_report() { report_expected_ = true; }
 
-  protected:
+protected:
     bool races_expected_ = false;
 
-  private:
+private:
     // Stops the process and fails the test if a sanitizer reported.
     void stop_and_check();
     void read_stdout();
@@ -90,9 +89,8 @@ class Process
 
 // A networked stage (or any program printing "...: listening on port N"
 // first), started on a port the OS picks.
-class Server : public Process
-{
-  public:
+class Server : public Process {
+public:
     explicit Server(std::string_view program,
                     std::vector<std::string> args = {"0"});
 
@@ -103,7 +101,7 @@ class Server : public Process
     bool saw_disconnected(const std::string& address,
                           milliseconds timeout = event_timeout);
 
-  private:
+private:
     std::uint16_t port_ = 0;
 };
 

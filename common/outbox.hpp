@@ -1,0 +1,50 @@
+// Outbox: the bytes waiting to be sent to one client, and a thread that
+// sends them. Whoever queues a message never waits for the client, so one
+// client that stops reading cannot stall everybody else.
+#pragma once
+
+#include "socket.hpp"
+
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <thread>
+
+namespace net {
+
+class Outbox {
+public:
+    // Sends to `socket`, which must outlive the Outbox. A client with more
+    // than `limit` bytes waiting, or that takes no byte for `stall_limit`,
+    // is cut off: its connection is shut down, so its reader sees the end.
+    Outbox(Socket& socket, std::size_t limit,
+           std::chrono::milliseconds stall_limit);
+    Outbox(const Outbox&) = delete;
+    Outbox& operator=(const Outbox&) = delete;
+    // Sends what is still queued (within the stall limit), then stops.
+    ~Outbox();
+
+    // Queues `text`; false if the client has been cut off.
+    bool send(std::string_view text);
+    // Whether the client was cut off for not keeping up.
+    bool cut_off() const;
+
+private:
+    void run();
+    void cut_off_locked();
+
+    Socket& socket_;
+    const std::size_t limit_;
+    const std::chrono::milliseconds stall_limit_;
+    mutable std::mutex mutex_;
+    std::condition_variable wake_;
+    std::string queue_;  // what the next write will send, all at once
+    bool closing_ = false;
+    bool cut_off_ = false;
+    std::thread thread_;
+};
+
+}  // namespace net

@@ -1,0 +1,117 @@
+// chatclient: the chat room's client. It does two things at once: one
+// thread reads the keyboard and sends, another reads the server and shows
+// what arrives, so messages appear while you are typing.
+// Try: chatclient [host] [port]   (localhost 8888 by default)
+#include "chatroom_protocol.hpp"
+#include "connect.hpp"
+#include "line_reader.hpp"
+#include "listener.hpp"
+#include "log.hpp"
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unistd.h>
+
+constexpr std::size_t max_server_line = 64 * 1024;  // MEMBERS can be long
+constexpr std::chrono::seconds goodbye_wait{5};
+
+static std::mutex mutex;
+static std::condition_variable server_done;
+static bool quitting = false;  // we sent QUIT
+static bool finished = false;  // the server's side is over
+static bool goodbye = false;   // and it said GOODBYE
+
+// Asks for a name until the server accepts one; false if the user or the
+// server went away first.
+static bool join(net::LineReader& keyboard, net::Socket& server,
+                 net::LineReader& from_server)
+{
+    std::string name;
+    std::string reply;
+    for (;;) {
+        std::fputs("What is your name: ", stdout);
+        std::fflush(stdout);
+        if (!keyboard.read_line(name))
+            return false;
+        if (!isatty(STDIN_FILENO))
+            net::log("{}", chat::harmless(name));  // as a terminal echoes
+        if (!server.write_line("ADD " + name) || !from_server.read_line(reply))
+            return false;
+        if (reply == "NEW " + name) {
+            net::log("==> {} has joined the chat room", chat::harmless(name));
+            return true;
+        }
+        chat::Display display;
+        std::string shown;
+        if (display.show(reply, shown))
+            net::log("{}", shown);  // the server's reason, e.g. name taken
+    }
+}
+
+// The second task: show everything the server sends, until it closes.
+static void listen(net::LineReader from_server)
+{
+    chat::Display display;
+    std::string line;
+    std::string shown;
+    while (from_server.read_line(line) && !display.saw_goodbye())
+        if (display.show(line, shown))
+            net::log("{}", shown);
+    std::lock_guard lock(mutex);
+    finished = true;
+    goodbye = display.saw_goodbye();
+    if (!quitting) {
+        net::log("==> the server has closed the connection");
+        std::_Exit(1);  // the keyboard thread is stuck in read(): just go
+    }
+    server_done.notify_one();
+}
+
+int main(int argc, char* argv[])
+{
+    try {
+        if (argc > 3)
+            throw net::UsageError("usage: chatclient [host] [port]");
+        std::string host = argc > 1 ? argv[1] : "localhost";
+        auto port = argc > 2 ? net::parse_port(argv[2]) : net::default_port;
+        net::Socket server = net::connect_to(host, port);
+        net::LineReader from_server(server.fd(), max_server_line);
+        net::LineReader keyboard(STDIN_FILENO);
+        if (!join(keyboard, server, from_server))
+            return 1;
+        std::thread listener(listen, std::move(from_server));
+        std::string typed;  // the first task: the keyboard
+        chat::Outgoing out;
+        while (!out.quit) {
+            if (!keyboard.read_line(typed))
+                typed = "quit";  // Ctrl-D leaves too
+            out = chat::from_keyboard(typed);
+            if (!out.hint.empty())
+                net::log("{}", out.hint);
+            if (out.quit) {
+                std::lock_guard lock(mutex);
+                quitting = true;  // before QUIT: the server closes after it
+            }
+            if (!server.write_all(out.to_server))
+                break;  // the listener will say the server is gone
+        }
+        std::unique_lock lock(mutex);
+        quitting = true;
+        bool done =
+            server_done.wait_for(lock, goodbye_wait, [] { return finished; });
+        if (!done || !goodbye)
+            net::log("==> no goodbye from the server");
+        lock.unlock();
+        if (!done)
+            std::_Exit(1);
+        listener.join();
+        return goodbye ? 0 : 1;
+    } catch (const std::exception& e) {
+        return net::fail(argv[0], e);
+    }
+}

@@ -1,0 +1,163 @@
+// chatroom: the network chat room of the textbook's case study, built on
+// chatserver5: screen names, messages to all, private messages.
+// New: a protocol (docs/chatroom.md), and an outbox per client, so one
+// client that stops reading cannot stall the room as it stalls stage 5.
+// Try: run it, then chatclient (or telnet localhost 8888) in 3 terminals
+#include "chatroom_protocol.hpp"
+#include "line_reader.hpp"
+#include "listener.hpp"
+#include "log.hpp"
+#include "outbox.hpp"
+
+#include <chrono>
+#include <map>
+#include <mutex>
+#include <string>
+#include <thread>
+
+using std::chrono::milliseconds;
+
+constexpr std::size_t outbox_limit = 1 << 20;  // then a client is cut off
+constexpr milliseconds stall_limit{5000};        // ...or when it takes no byte
+constexpr milliseconds pause_ends_line{250};     // for clients that send no \n
+
+// Everyone in the room, by name. Holding the lock we only queue text in
+// outboxes, which never waits for a client, so the lock is never held long.
+class Room {
+public:
+    bool join(const std::string& name, net::Outbox* outbox)
+    {
+        std::lock_guard lock(mutex_);
+        if (!members_.emplace(name, outbox).second)
+            return false;  // the name is taken
+        to_all("NEW " + name + "\r\n");
+        outbox->send("MEMBERS " + names_locked() + "\r\n");
+        return true;
+    }
+
+    void leave(const std::string& name)
+    {
+        std::lock_guard lock(mutex_);
+        members_.erase(name);
+        to_all("LEFT " + name + "\r\n");
+    }
+
+    void say(const std::string& sender, const std::string& text)
+    {
+        std::lock_guard lock(mutex_);
+        to_all("MESSAGE " + sender + "\r\n" + text + "\r\n");
+    }
+
+    bool tell(const std::string& sender, const std::string& recipient,
+              const std::string& text)
+    {
+        std::lock_guard lock(mutex_);
+        auto found = members_.find(recipient);
+        if (found == members_.end())
+            return false;
+        found->second->send("PRIVATE " + sender + "\r\n" + text + "\r\n");
+        return true;
+    }
+
+    std::string names()
+    {
+        std::lock_guard lock(mutex_);
+        return names_locked();
+    }
+
+private:
+    void to_all(const std::string& text)
+    {
+        for (auto& [name, outbox] : members_)
+            outbox->send(text);
+    }
+
+    std::string names_locked() const
+    {
+        std::string names;
+        for (auto& [name, outbox] : members_)
+            names += (names.empty() ? "" : " ") + name;
+        return names;
+    }
+
+    std::mutex mutex_;
+    std::map<std::string, net::Outbox*> members_;
+};
+
+static Room room;
+
+// One connection, from ADD to QUIT: the protocol's rules, and its errors.
+static void serve(net::Socket client)
+{
+    net::log("Connected {}", client.peer());
+    net::Outbox outbox(client, outbox_limit, stall_limit);
+    net::LineReader reader(client.fd(), chat::max_line);
+    reader.complete_after(pause_ends_line);
+    auto error = [&](const std::string& why) {
+        outbox.send("ERROR " + why + "\r\n");
+    };
+    // The next line, whole and not too long; false when the client is gone.
+    auto next_line = [&](std::string& line) {
+        while (reader.read_line(line)) {
+            if (!reader.cut())
+                return true;
+            error("line too long (at most " + std::to_string(chat::max_line) +
+                  " bytes)");
+            while (reader.cut() && reader.read_line(line)) {
+            }  // drop the rest of it
+        }
+        return false;
+    };
+    std::string name;  // empty until ADD succeeds
+    std::string line;
+    while (next_line(line)) {
+        chat::Command command = chat::parse_command(line);
+        if (line.empty()) {
+            continue;  // telnet users press Enter on nothing
+        } else if (command.verb == chat::Verb::quit) {
+            outbox.send("GOODBYE\r\n");
+            break;
+        } else if (command.verb == chat::Verb::add) {
+            std::string problem = chat::name_problem(command.argument);
+            if (!name.empty())
+                error("already joined as " + name);
+            else if (!problem.empty())
+                error("invalid name: " + problem);
+            else if (!room.join(command.argument, &outbox))
+                error("name taken: " + command.argument);
+            else
+                name = command.argument;
+        } else if (name.empty()) {
+            error("join first: ADD <name>");
+        } else if (command.verb == chat::Verb::message) {
+            room.say(name, chat::harmless(command.argument));
+        } else if (command.verb == chat::Verb::private_message) {
+            std::string text;
+            if (!next_line(text))
+                break;
+            if (command.argument.empty())
+                error("usage: PRIVATE <name>, then the text on the next line");
+            else if (!room.tell(name, command.argument, chat::harmless(text)))
+                error("no one named " + chat::harmless(command.argument));
+        } else if (command.verb == chat::Verb::who) {
+            outbox.send("MEMBERS " + room.names() + "\r\n");
+        } else {
+            error("unknown command: " + chat::harmless(command.word));
+        }
+    }
+    if (!name.empty())
+        room.leave(name);
+    net::log("Disconnected {}{}", client.peer(),
+             outbox.cut_off() ? " (cut off: not reading)" : "");
+}
+
+int main(int argc, char* argv[])
+{
+    try {
+        net::Listener listener(argc, argv);  // port 8888, or argv[1]
+        for (;;)
+            std::thread(serve, listener.accept()).detach();  // one each
+    } catch (const std::exception& e) {
+        return net::fail(argv[0], e);  // e.g. the port is already in use
+    }
+}

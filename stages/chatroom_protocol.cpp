@@ -1,0 +1,153 @@
+#include "chatroom_protocol.hpp"
+
+#include <algorithm>
+#include <cctype>
+
+namespace chat {
+
+namespace {
+
+bool same_word(std::string_view a, std::string_view b)
+{
+    return a.size() == b.size() &&
+           std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+               return std::toupper(static_cast<unsigned char>(x)) ==
+                      std::toupper(static_cast<unsigned char>(y));
+           });
+}
+
+bool starts_with_word(std::string_view text, std::string_view word)
+{
+    return text.size() >= word.size() &&
+           same_word(text.substr(0, word.size()), word) &&
+           (text.size() == word.size() || text[word.size()] == ' ');
+}
+
+}  // namespace
+
+Command parse_command(std::string_view line)
+{
+    std::size_t space = line.find(' ');
+    Command command{Verb::unknown, std::string(line.substr(0, space)), ""};
+    if (space != std::string_view::npos)
+        command.argument = line.substr(space + 1);
+    const std::pair<const char*, Verb> verbs[] = {
+        {"ADD", Verb::add},
+        {"MESSAGE", Verb::message},
+        {"PRIVATE", Verb::private_message},
+        {"QUIT", Verb::quit},
+        {"WHO", Verb::who}};
+    for (const auto& [word, verb] : verbs)
+        if (same_word(command.word, word))
+            command.verb = verb;
+    return command;
+}
+
+std::string name_problem(std::string_view name)
+{
+    auto allowed = [](unsigned char c) {
+        return std::isalnum(c) || c == '-' || c == '_' || c == '.';
+    };
+    if (name.empty() || name.size() > max_name ||
+        !std::all_of(name.begin(), name.end(), allowed))
+        return "a name is 1 to " + std::to_string(max_name) +
+               " letters, digits, '-', '_' or '.'";
+    return "";
+}
+
+std::string harmless(std::string_view text)
+{
+    std::string safe;
+    safe.reserve(text.size());
+    for (std::size_t i = 0; i < text.size();) {
+        unsigned char c = static_cast<unsigned char>(text[i]);
+        std::size_t length = c < 0x80                ? 1
+                             : c >= 0xc2 && c < 0xe0 ? 2
+                             : c >= 0xe0 && c < 0xf0 ? 3
+                             : c >= 0xf0 && c < 0xf5 ? 4
+                                                     : 0;
+        bool whole = length > 0 && i + length <= text.size();
+        for (std::size_t k = 1; whole && k < length; ++k)
+            whole = (static_cast<unsigned char>(text[i + k]) & 0xc0) == 0x80;
+        if (c < 0x20 && c != '\t') {
+            safe += '^';
+            safe += static_cast<char>(c + 0x40);  // ESC -> ^[, BEL -> ^G
+        } else if (c == 0x7f) {
+            safe += "^?";
+        } else if (!whole || (c == 0xc2 &&
+                              static_cast<unsigned char>(text[i + 1]) < 0xa0)) {
+            safe += '?';  // not UTF-8, or a C1 control such as CSI
+            length = whole ? length : 1;
+        } else {
+            safe.append(text.substr(i, length));
+        }
+        i += length > 0 ? length : 1;
+    }
+    return safe;
+}
+
+Outgoing from_keyboard(std::string_view typed)
+{
+    Outgoing out;
+    if (typed.empty())
+        return out;
+    if (same_word(typed, "quit")) {
+        out.to_server = "QUIT\r\n";
+        out.quit = true;
+    } else if (starts_with_word(typed, "private")) {
+        std::string_view rest =
+            typed.substr(std::min<std::size_t>(typed.size(), 8));
+        std::size_t colon = rest.find(':');
+        if (colon == std::string_view::npos || colon == 0)
+            out.hint = "usage: private NAME:text";
+        else
+            out.to_server = "PRIVATE " + std::string(rest.substr(0, colon)) +
+                            "\r\n" + std::string(rest.substr(colon + 1)) +
+                            "\r\n";
+    } else {
+        out.to_server = "MESSAGE " + std::string(typed) + "\r\n";
+    }
+    return out;
+}
+
+bool Display::show(std::string_view line, std::string& shown)
+{
+    if (awaiting_text_) {  // the second line of MESSAGE or PRIVATE
+        awaiting_text_ = false;
+        shown = "==> " + harmless(sender_) +
+                (is_private_ ? " [private]: " : ": ") + harmless(line);
+        return true;
+    }
+    std::size_t space = line.find(' ');
+    std::string_view word = line.substr(0, space);
+    std::string_view argument =
+        space == std::string_view::npos ? "" : line.substr(space + 1);
+    if (word == "MESSAGE" || word == "PRIVATE") {
+        sender_ = argument;
+        is_private_ = word == "PRIVATE";
+        awaiting_text_ = true;
+        return false;
+    }
+    if (word == "GOODBYE") {
+        goodbye_ = true;
+        return false;
+    }
+    if (word == "NEW") {
+        shown = "==> " + harmless(argument) + " has joined the chat room";
+    } else if (word == "LEFT") {
+        shown = "==> " + harmless(argument) + " has left the chat room";
+    } else if (word == "MEMBERS") {
+        std::string names = harmless(argument);  // "alice bob"
+        for (std::size_t at = 0; (at = names.find(' ', at)) != names.npos;
+             at += 2)
+            names.replace(at, 1, ", ");
+        shown = "==> in the room: " + names;
+    } else if (word == "ERROR") {
+        shown = "==> error: " + harmless(argument);
+    } else {
+        shown = "==> " + harmless(line);  // something new: show it as is
+    }
+    return true;
+}
+
+}  // namespace chat

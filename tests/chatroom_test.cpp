@@ -1,0 +1,315 @@
+// The chat room server over raw sockets, as telnet would talk to it, and
+// the chatclient program driven through pipes.
+#include "client.hpp"
+#include "process.hpp"
+
+#include <atomic>
+#include <gtest/gtest.h>
+#include <string>
+#include <sys/socket.h>
+#include <thread>
+#include <vector>
+
+namespace {
+
+using test::Client;
+using test::milliseconds;
+using test::Server;
+
+// Joins the room as `name`; the greeting (NEW, MEMBERS) is read.
+Client join(Server& server, const std::string& name)
+{
+    Client client(server.port());
+    client.send_line("ADD " + name);
+    EXPECT_EQ(client.read_line(), "NEW " + name);
+    auto members = client.read_line();
+    EXPECT_TRUE(members && members->rfind("MEMBERS ", 0) == 0) << *members;
+    return client;
+}
+
+// The next line `client` receives is `expected`: nothing else came first.
+void expect_next(Client& client, const std::string& expected)
+{
+    EXPECT_EQ(client.read_line(), expected);
+}
+
+class ChatRoom : public testing::Test {
+protected:
+    Server server{"chatroom"};
+};
+
+TEST_F(ChatRoom, EveryoneHearsOfANewcomerAndTheNewcomerLearnsWhoIsThere)
+{
+    Client alice = join(server, "alice");
+    Client bob(server.port());
+    bob.send_line("ADD bob");
+    expect_next(bob, "NEW bob");
+    expect_next(bob, "MEMBERS alice bob");
+    expect_next(alice, "NEW bob");
+    bob.send_line("WHO");
+    expect_next(bob, "MEMBERS alice bob");
+}
+
+TEST_F(ChatRoom, AMessageGoesToEveryoneWithTheSendersRegisteredName)
+{
+    Client alice = join(server, "alice");
+    Client bob = join(server, "bob");
+    expect_next(alice, "NEW bob");
+    alice.send_line("MESSAGE bob says hi");  // no way to speak as bob
+    for (Client* c : {&alice, &bob}) {
+        expect_next(*c, "MESSAGE alice");
+        expect_next(*c, "bob says hi");
+    }
+}
+
+TEST_F(ChatRoom, APrivateMessageReachesItsRecipientAndNoOneElse)
+{
+    Client alice = join(server, "alice");
+    Client bob = join(server, "bob");
+    Client carol = join(server, "carol");
+    alice.send_line("PRIVATE bob");
+    alice.send_line("psst");
+    expect_next(bob, "NEW carol");
+    expect_next(bob, "PRIVATE alice");
+    expect_next(bob, "psst");
+    alice.send_line("MESSAGE all");  // carol's and alice's next lines
+    expect_next(carol, "MESSAGE alice");
+    expect_next(alice, "NEW bob");
+    expect_next(alice, "NEW carol");
+    expect_next(alice, "MESSAGE alice");
+}
+
+TEST_F(ChatRoom, EachMistakeGetsOneErrorAndChangesNothing)
+{
+    Client watcher = join(server, "watcher");
+    Client taken = join(server, "taken");
+    expect_next(watcher, "NEW taken");
+    Client c(server.port());
+    const std::vector<std::pair<std::string, std::string>> mistakes{
+        {"MESSAGE too early", "ERROR join first: ADD <name>"},
+        {"PRIVATE x", "ERROR join first: ADD <name>"},
+        {"WHO", "ERROR join first: ADD <name>"},
+        {"ADD", "ERROR invalid name: a name is 1 to 20 letters, digits, "
+                "'-', '_' or '.'"},
+        {"ADD two words", "ERROR invalid name: a name is 1 to 20 letters, "
+                          "digits, '-', '_' or '.'"},
+        {"ADD " + std::string(21, 'n'),
+         "ERROR invalid name: a name is 1 to 20 letters, digits, '-', '_' "
+         "or '.'"},
+        {"ADD bell\x07", "ERROR invalid name: a name is 1 to 20 letters, "
+                         "digits, '-', '_' or '.'"},
+        {"ADD taken", "ERROR name taken: taken"},
+        {"ADD me", "NEW me"},
+        {"ADD again", "ERROR already joined as me"},
+        {"PRIVATE nobody\r\nhello?", "ERROR no one named nobody"},
+        {"PRIVATE \r\nhello?",
+         "ERROR usage: PRIVATE <name>, then the text on the next line"},
+        {"SHOUT hi", "ERROR unknown command: SHOUT"},
+        {"\x1b[2J", "ERROR unknown command: ^[[2J"},
+    };
+    for (const auto& [sent, reply] : mistakes) {
+        c.send_line(sent);
+        expect_next(c, reply);
+        if (reply == "NEW me") {
+            ASSERT_TRUE(c.read_line()->rfind("MEMBERS", 0) == 0);
+        }
+    }
+    c.send_line("WHO");
+    expect_next(c, "MEMBERS me taken watcher");
+    // The watcher heard only the one join, nothing of the mistakes.
+    expect_next(watcher, "NEW me");
+    c.send_line("MESSAGE done");
+    expect_next(watcher, "MESSAGE me");
+}
+
+TEST_F(ChatRoom, QuitSaysGoodbyeAndTheOthersHearWhoLeft)
+{
+    Client alice = join(server, "alice");
+    Client bob = join(server, "bob");
+    bob.send_line("QUIT");
+    expect_next(bob, "GOODBYE");
+    EXPECT_TRUE(bob.wait_closed());
+    expect_next(alice, "NEW bob");
+    expect_next(alice, "LEFT bob");
+    Client bob_again = join(server, "bob");  // the name is free again
+}
+
+TEST_F(ChatRoom, AClientThatJustDisappearsLeavesToo)
+{
+    Client alice = join(server, "alice");
+    {
+        Client bob = join(server, "bob");
+        bob.send("MESSAGE half a li");
+        bob.reset();
+    }
+    expect_next(alice, "NEW bob");
+    std::string next = alice.read_line().value_or("");
+    if (next == "MESSAGE bob") {  // the half line may have counted
+        alice.read_line();
+        next = alice.read_line().value_or("");
+    }
+    EXPECT_EQ(next, "LEFT bob");
+}
+
+TEST_F(ChatRoom, AMessageWithNoNewlineIsDeliveredAfterAPause)
+{
+    Client alice = join(server, "alice");
+    Client shy(server.port());
+    shy.send("ADD shy");  // nothing more: the pause makes it a line
+    expect_next(shy, "NEW shy");
+    expect_next(alice, "NEW shy");
+    shy.send("MESSAGE no newline here");
+    expect_next(alice, "MESSAGE shy");
+    expect_next(alice, "no newline here");
+    shy.send("MESSAGE and now\r\nMESSAGE proper lines\r\n");
+    for (const char* text : {"and now", "proper lines"}) {
+        expect_next(alice, "MESSAGE shy");
+        expect_next(alice, text);
+    }
+}
+
+TEST_F(ChatRoom, ATooLongLineGetsAnErrorAndIsDroppedWhole)
+{
+    Client c(server.port());
+    c.send_line("ADD " + std::string(10000, 'x'));
+    expect_next(c, "ERROR line too long (at most 512 bytes)");
+    c.send_line("ADD ok");
+    expect_next(c, "NEW ok");
+}
+
+TEST_F(ChatRoom, BinaryAndControlBytesAreShownNotObeyed)
+{
+    Client alice = join(server, "alice");
+    Client bob = join(server, "bob");
+    bob.send(std::string("MESSAGE \x1b[2J\0\xff\r\n", 14));
+    expect_next(alice, "NEW bob");
+    expect_next(alice, "MESSAGE bob");
+    expect_next(alice, "^[[2J^@?");  // ESC, NUL, not UTF-8
+}
+
+TEST_F(ChatRoom, OneClientThatNeverReadsCannotStallTheRoom)
+{
+    Client lazy = join(server, "lazy");
+    int small = 4096;  // so its buffers fill sooner
+    setsockopt(lazy.fd(), SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+    Client talker = join(server, "talker");
+    Client reader = join(server, "reader");
+    expect_next(talker, "NEW reader");
+    constexpr int count = 20000;  // 8 MB for lazy: past its buffers
+    const std::string text(400, 'x');
+    std::thread chatter([&] {
+        for (int i = 0; i < count; ++i)
+            talker.send_line("MESSAGE " + text);
+    });
+    std::thread talker_reads([&] {  // the talker hears itself: it must read
+        for (int heard = 0; heard < count;)
+            if (auto line = talker.read_line())
+                heard += *line == text;
+            else
+                return;
+    });
+    int received = 0;
+    bool saw_lazy_leave = false;
+    while (received < count || !saw_lazy_leave) {
+        auto line = reader.read_line();
+        if (!line)
+            break;
+        saw_lazy_leave = saw_lazy_leave || *line == "LEFT lazy";
+        received += *line == text;
+    }
+    chatter.join();
+    talker_reads.join();
+    EXPECT_EQ(received, count);
+    EXPECT_TRUE(saw_lazy_leave);
+    EXPECT_TRUE(server.wait_for_line([](const std::string& l) {
+        return l.find("(cut off: not reading)") != std::string::npos;
+    }));
+}
+
+// The client program, through pipes, as a person at a terminal would.
+class ChatClient : public ChatRoom {
+protected:
+    test::Process start_client()
+    {
+        return test::Process({test::stage_path("chatclient"), "localhost",
+                              std::to_string(server.port())});
+    }
+    static bool shows(test::Process& p, const std::string& text)
+    {
+        return p
+            .wait_for_line([&](const std::string& line) {
+                return line.find(text) != std::string::npos;
+            })
+            .has_value();
+    }
+};
+
+TEST_F(ChatClient, TwoPeopleJoinTalkWhisperAndLeave)
+{
+    test::Process alice({test::stage_path("chatclient"), "localhost",
+                         std::to_string(server.port())});
+    alice.write_stdin("alice\n");
+    ASSERT_TRUE(shows(alice, "==> alice has joined the chat room"));
+    test::Process bob({test::stage_path("chatclient"), "127.0.0.1",
+                       std::to_string(server.port())});
+    bob.write_stdin("bob\n");
+    ASSERT_TRUE(shows(bob, "==> in the room: alice, bob"));
+    EXPECT_TRUE(shows(alice, "==> bob has joined the chat room"));
+    alice.write_stdin("hello\n");
+    EXPECT_TRUE(shows(bob, "==> alice: hello"));
+    EXPECT_TRUE(shows(alice, "==> alice: hello"));
+    bob.write_stdin("private alice:psst\n");
+    EXPECT_TRUE(shows(alice, "==> bob [private]: psst"));
+    bob.write_stdin("private alice psst\n");
+    EXPECT_TRUE(shows(bob, "usage: private NAME:text"));
+    alice.write_stdin("quit\n");
+    EXPECT_EQ(alice.wait_exit(), 0);
+    EXPECT_TRUE(shows(bob, "==> alice has left the chat room"));
+    bob.close_stdin();  // Ctrl-D leaves the same way
+    EXPECT_EQ(bob.wait_exit(), 0);
+}
+
+TEST_F(ChatClient, ATakenNameIsExplainedAndAskedAgain)
+{
+    Client alice = join(server, "alice");
+    test::Process p({test::stage_path("chatclient"), "localhost",
+                     std::to_string(server.port())});
+    p.write_stdin("alice\n");
+    EXPECT_TRUE(shows(p, "==> error: name taken: alice"));
+    p.write_stdin("alice2\n");
+    EXPECT_TRUE(shows(p, "==> alice2 has joined the chat room"));
+}
+
+TEST(ChatClientAlone, SaysSoWhenTheServerGoesAway)
+{
+    std::optional<Server> server(std::in_place, "chatroom");
+    test::Process p({test::stage_path("chatclient"), "localhost",
+                     std::to_string(server->port())});
+    p.write_stdin("alice\n");
+    ASSERT_TRUE(p.wait_for_line([](const std::string& l) {
+        return l.find("has joined") != std::string::npos;
+    }));
+    server.reset();  // kills the server
+    EXPECT_EQ(p.wait_exit(), 1);
+    EXPECT_EQ(p.output().back(), "==> the server has closed the connection");
+}
+
+TEST(ChatClientAlone, ABadPortOrNoServerIsAOneLineError)
+{
+    test::Process bad({test::stage_path("chatclient"), "localhost", "abc"});
+    EXPECT_EQ(bad.wait_exit(), 2);
+    EXPECT_EQ(bad.error_output(), "chatclient: bad port 'abc' (0 to 65535)\n");
+    std::uint16_t free_port;
+    {
+        Server gone("chatroom");
+        free_port = gone.port();
+    }
+    test::Process nobody({test::stage_path("chatclient"), "127.0.0.1",
+                          std::to_string(free_port)});
+    EXPECT_EQ(nobody.wait_exit(), 1);
+    EXPECT_EQ(nobody.error_output(),
+              "chatclient: cannot connect to 127.0.0.1 port " +
+                  std::to_string(free_port) + ": Connection refused\n");
+}
+
+}  // namespace
