@@ -18,8 +18,8 @@
 using std::chrono::milliseconds;
 
 constexpr std::size_t outbox_limit = 1 << 20;  // then a client is cut off
-constexpr milliseconds stall_limit{5000};        // ...or when it takes no byte
-constexpr milliseconds pause_ends_line{250};     // for clients that send no \n
+constexpr milliseconds stall_limit{5000};      // ...or when it takes no byte
+constexpr milliseconds pause_ends_line{250};   // for clients that send no \n
 
 // Everyone in the room, by name. Holding the lock we only queue text in
 // outboxes, which never waits for a client, so the lock is never held long.

@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <gtest/gtest.h>
+#include <stdexcept>
 #include <string>
 #include <sys/socket.h>
 #include <thread>
@@ -197,9 +198,14 @@ TEST_F(ChatRoom, OneClientThatNeverReadsCannotStallTheRoom)
     expect_next(talker, "NEW reader");
     constexpr int count = 20000;  // 8 MB for lazy: past its buffers
     const std::string text(400, 'x');
+    std::atomic<bool> talker_cut_off{false};
     std::thread chatter([&] {
-        for (int i = 0; i < count; ++i)
-            talker.send_line("MESSAGE " + text);
+        try {
+            for (int i = 0; i < count; ++i)
+                talker.send_line("MESSAGE " + text);
+        } catch (const std::runtime_error&) {
+            talker_cut_off = true;  // it should not be: it reads
+        }
     });
     std::thread talker_reads([&] {  // the talker hears itself: it must read
         for (int heard = 0; heard < count;)
@@ -219,6 +225,7 @@ TEST_F(ChatRoom, OneClientThatNeverReadsCannotStallTheRoom)
     }
     chatter.join();
     talker_reads.join();
+    EXPECT_FALSE(talker_cut_off);
     EXPECT_EQ(received, count);
     EXPECT_TRUE(saw_lazy_leave);
     EXPECT_TRUE(server.wait_for_line([](const std::string& l) {

@@ -8,14 +8,12 @@
 #include <fstream>
 #include <gtest/gtest.h>
 #include <poll.h>
-#include <spawn.h>
 #include <sstream>
 #include <stdexcept>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-extern char** environ;
 
 namespace test {
 
@@ -52,26 +50,33 @@ Process::Process(std::vector<std::string> argv)
     check(err >= 0, "mkstemp");
     stderr_path_ = path;
 
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_adddup2(&actions, in[0], 0);
-    posix_spawn_file_actions_adddup2(&actions, out[1], 1);
-    posix_spawn_file_actions_adddup2(&actions, err, 2);
     std::vector<char*> args;
     for (std::string& arg : argv)
         args.push_back(arg.data());
     args.push_back(nullptr);
-    int rc =
-        posix_spawn(&pid_, args[0], &actions, nullptr, args.data(), environ);
-    posix_spawn_file_actions_destroy(&actions);
+    const pid_t parent = ::getpid();
+    pid_ = ::fork();
+    if (pid_ == 0) {
+        // The child. If the test process dies (a crash, an abort), the
+        // kernel kills this program too: no server outlives its test.
+        ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (::getppid() != parent)
+            ::_exit(127);
+        ::dup2(in[0], 0);
+        ::dup2(out[1], 1);
+        ::dup2(err, 2);
+        ::execv(args[0], args.data());
+        ::_exit(127);  // could not run it: the test sees status 127
+    }
+    int fork_errno = errno;
     ::close(in[0]);
     ::close(out[1]);
     ::close(err);
-    if (rc != 0) {
+    if (pid_ < 0) {
         ::close(in[1]);
         ::close(out[0]);
-        errno = rc;
-        check(false, argv[0].c_str());
+        errno = fork_errno;
+        check(false, "fork");
     }
     stdin_ = in[1];
     stdout_ = out[0];
