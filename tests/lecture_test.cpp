@@ -7,6 +7,7 @@
 #include <set>
 #include <stdexcept>
 #include <string>
+#include <sys/socket.h>
 #include <thread>
 #include <vector>
 
@@ -202,6 +203,37 @@ TEST(Stage5, AStormOfClientsStillGetsEveryBroadcast)
         received += client->read_line() ==
                     speaker.address() + ": did everyone get this?";
     EXPECT_EQ(received, threads * stay);
+}
+
+TEST(Stage5, OneClientThatNeverReadsFreezesTheRoom)
+{
+    // Stage 5's weakness, which the chat room fixes: broadcast writes while
+    // holding the lock, so a full socket blocks every other client.
+    Server server("chatserver5");
+    Client lazy(server.port());
+    int small = 4096;
+    setsockopt(lazy.fd(), SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+    Client talker(server.port());
+    Client reader(server.port());
+    for (Client* c : {&lazy, &talker, &reader})
+        ASSERT_TRUE(server.saw_connected(c->address()));
+    constexpr int count = 20000;  // 8 MB: more than lazy's buffers hold
+    std::thread chatter([&] {
+        try {
+            for (int i = 0; i < count; ++i)
+                talker.send_line(std::string(400, 'x'));
+        } catch (const std::runtime_error&) {
+        }
+    });
+    int received = 0;
+    while (reader.read_line(test::milliseconds(1500)))  // until it stops
+        ++received;
+    EXPECT_LT(received, count) << "the room never froze";
+    lazy.reset();  // the stuck write fails, the lock is released...
+    while (received < count && reader.read_line())
+        ++received;
+    EXPECT_EQ(received, count);  // ...and the room goes on
+    chatter.join();
 }
 
 }  // namespace
