@@ -26,25 +26,29 @@ static bool quitting = false;  // we sent QUIT
 static bool finished = false;  // the server's side is over
 static bool goodbye = false;   // and it said GOODBYE
 
-// Asks for a name until the server accepts one; false if the user or the
-// server went away first.
-static bool join(net::LineReader& keyboard, net::Socket& server,
-                 net::LineReader& from_server)
+enum class Joined { yes, user_left, server_gone };
+
+// Asks for a name until the server accepts one.
+static Joined join(net::LineReader& keyboard, net::Socket& server,
+                   net::LineReader& from_server)
 {
     std::string name;
     std::string reply;
     for (;;) {
         std::fputs("What is your name: ", stdout);
         std::fflush(stdout);
-        if (!keyboard.read_line(name))
-            return false;
+        if (!keyboard.read_line(name)) {
+            std::puts("");  // Ctrl-D at the prompt: end its line, and go
+            return Joined::user_left;
+        }
+        name = chat::trim(name);  // as the server does
         if (!isatty(STDIN_FILENO))
             net::log("{}", chat::harmless(name));  // as a terminal echoes
         if (!server.write_line("ADD " + name) || !from_server.read_line(reply))
-            return false;
+            return Joined::server_gone;
         if (reply == "NEW " + name) {
             net::log("==> {} has joined the chat room", chat::harmless(name));
-            return true;
+            return Joined::yes;
         }
         chat::Display display;
         std::string shown;
@@ -82,8 +86,15 @@ int main(int argc, char* argv[])
         net::Socket server = net::connect_to(host, port);
         net::LineReader from_server(server.fd(), max_server_line);
         net::LineReader keyboard(STDIN_FILENO);
-        if (!join(keyboard, server, from_server))
+        switch (join(keyboard, server, from_server)) {
+        case Joined::yes:
+            break;
+        case Joined::user_left:
+            return 0;
+        case Joined::server_gone:
+            net::log("==> the server has closed the connection");
             return 1;
+        }
         std::thread listener(listen, std::move(from_server));
         std::string typed;  // the first task: the keyboard
         chat::Outgoing out;
@@ -104,8 +115,8 @@ int main(int argc, char* argv[])
         quitting = true;
         bool done =
             server_done.wait_for(lock, goodbye_wait, [] { return finished; });
-        if (!done || !goodbye)
-            net::log("==> no goodbye from the server");
+        net::log(done && goodbye ? "==> goodbye"
+                                 : "==> no goodbye from the server");
         lock.unlock();
         if (!done)
             std::_Exit(1);

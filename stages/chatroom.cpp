@@ -118,27 +118,34 @@ static void serve(net::Socket client)
             outbox.send("GOODBYE\r\n");
             break;
         } else if (command.verb == chat::Verb::add) {
-            std::string problem = chat::name_problem(command.argument);
+            std::string wanted = chat::trim(command.argument);
+            std::string problem = chat::name_problem(wanted);
             if (!name.empty())
                 error("already joined as " + name);
             else if (!problem.empty())
                 error("invalid name: " + problem);
-            else if (!room.join(command.argument, &outbox))
-                error("name taken: " + command.argument);
+            else if (!room.join(wanted, &outbox))
+                error("name taken: " + wanted);
             else
-                name = command.argument;
+                name = wanted;
         } else if (name.empty()) {
             error("join first: ADD <name>");
         } else if (command.verb == chat::Verb::message) {
-            room.say(name, chat::harmless(command.argument));
-        } else if (command.verb == chat::Verb::private_message) {
-            std::string text;
-            if (!next_line(text))
-                break;
             if (command.argument.empty())
+                error("empty message");
+            else
+                room.say(name, chat::harmless(command.argument));
+        } else if (command.verb == chat::Verb::private_message) {
+            std::string recipient = chat::trim(command.argument);
+            std::string text;  // the next line; read even if no one gets it
+            if (recipient.empty())
                 error("usage: PRIVATE <name>, then the text on the next line");
-            else if (!room.tell(name, command.argument, chat::harmless(text)))
-                error("no one named " + chat::harmless(command.argument));
+            else if (!next_line(text))
+                break;
+            else if (text.empty())
+                error("empty message");
+            else if (!room.tell(name, recipient, chat::harmless(text)))
+                error("no one named " + chat::harmless(recipient));
         } else if (command.verb == chat::Verb::who) {
             outbox.send("MEMBERS " + room.names() + "\r\n");
         } else {

@@ -43,6 +43,15 @@ Command parse_command(std::string_view line)
     return command;
 }
 
+std::string trim(std::string_view text)
+{
+    std::size_t first = text.find_first_not_of(" \t");
+    if (first == std::string_view::npos)
+        return "";
+    return std::string(
+        text.substr(first, text.find_last_not_of(" \t") - first + 1));
+}
+
 std::string name_problem(std::string_view name)
 {
     auto allowed = [](unsigned char c) {
@@ -98,12 +107,12 @@ Outgoing from_keyboard(std::string_view typed)
         std::string_view rest =
             typed.substr(std::min<std::size_t>(typed.size(), 8));
         std::size_t colon = rest.find(':');
-        if (colon == std::string_view::npos || colon == 0)
-            out.hint = "usage: private NAME:text";
+        std::string name = trim(rest.substr(0, colon));
+        if (colon == std::string_view::npos || name.empty())
+            out.hint = "==> usage: private NAME:text";
         else
-            out.to_server = "PRIVATE " + std::string(rest.substr(0, colon)) +
-                            "\r\n" + std::string(rest.substr(colon + 1)) +
-                            "\r\n";
+            out.to_server = "PRIVATE " + name + "\r\n" +
+                            std::string(rest.substr(colon + 1)) + "\r\n";
     } else {
         out.to_server = "MESSAGE " + std::string(typed) + "\r\n";
     }

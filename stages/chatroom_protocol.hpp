@@ -23,6 +23,9 @@ struct Command {
 // "ADD alice" -> {add, "ADD", "alice"}. Commands are matched ignoring case.
 Command parse_command(std::string_view line);
 
+// `text` without the spaces and tabs around it: "  bob " -> "bob".
+std::string trim(std::string_view text);
+
 // Why `name` cannot be a screen name, or "" if it can.
 std::string name_problem(std::string_view name);
 

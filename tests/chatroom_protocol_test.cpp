@@ -35,6 +35,13 @@ TEST(ParseCommand, IgnoresCaseAndKnowsWhatItDoesNotKnow)
     EXPECT_EQ(chat::parse_command("NICK x").word, "NICK");
 }
 
+TEST(Trim, DropsSpacesAndTabsAround)
+{
+    EXPECT_EQ(chat::trim("  bob \t"), "bob");
+    EXPECT_EQ(chat::trim("a b"), "a b");
+    EXPECT_EQ(chat::trim(" \t "), "");
+}
+
 TEST(NameProblem, AllowsShortPlainNames)
 {
     for (const char* name :
@@ -93,14 +100,17 @@ TEST(FromKeyboard, PrivateNameColonText)
     EXPECT_EQ(out.hint, "");
     EXPECT_EQ(chat::from_keyboard("PRIVATE bob:x").to_server,
               "PRIVATE bob\r\nx\r\n");
+    EXPECT_EQ(chat::from_keyboard("private  bob :x").to_server,
+              "PRIVATE bob\r\nx\r\n");  // spaces around the name go
 }
 
 TEST(FromKeyboard, PrivateWithoutAColonGetsAHint)
 {
-    for (const char* typed : {"private bob hello", "private", "private :x"}) {
+    for (const char* typed :
+         {"private bob hello", "private", "private :x", "private  :x"}) {
         auto out = chat::from_keyboard(typed);
         EXPECT_EQ(out.to_server, "") << typed;
-        EXPECT_EQ(out.hint, "usage: private NAME:text") << typed;
+        EXPECT_EQ(out.hint, "==> usage: private NAME:text") << typed;
     }
 }
 

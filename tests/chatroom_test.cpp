@@ -103,8 +103,10 @@ TEST_F(ChatRoom, EachMistakeGetsOneErrorAndChangesNothing)
         {"ADD me", "NEW me"},
         {"ADD again", "ERROR already joined as me"},
         {"PRIVATE nobody\r\nhello?", "ERROR no one named nobody"},
-        {"PRIVATE \r\nhello?",
-         "ERROR usage: PRIVATE <name>, then the text on the next line"},
+        {"PRIVATE ", "ERROR usage: PRIVATE <name>, then the text on the next "
+                     "line"},
+        {"PRIVATE taken\r\n", "ERROR empty message"},
+        {"MESSAGE", "ERROR empty message"},
         {"SHOUT hi", "ERROR unknown command: SHOUT"},
         {"\x1b[2J", "ERROR unknown command: ^[[2J"},
     };
@@ -268,9 +270,12 @@ TEST_F(ChatClient, TwoPeopleJoinTalkWhisperAndLeave)
     bob.write_stdin("private alice:psst\n");
     EXPECT_TRUE(shows(alice, "==> bob [private]: psst"));
     bob.write_stdin("private alice psst\n");
-    EXPECT_TRUE(shows(bob, "usage: private NAME:text"));
+    EXPECT_TRUE(shows(bob, "==> usage: private NAME:text"));
+    bob.write_stdin("private  alice :spaces around the name\n");
+    EXPECT_TRUE(shows(alice, "==> bob [private]: spaces around the name"));
     alice.write_stdin("quit\n");
     EXPECT_EQ(alice.wait_exit(), 0);
+    EXPECT_EQ(alice.output().back(), "==> goodbye");
     EXPECT_TRUE(shows(bob, "==> alice has left the chat room"));
     bob.close_stdin();  // Ctrl-D leaves the same way
     EXPECT_EQ(bob.wait_exit(), 0);
