@@ -63,8 +63,8 @@ bool LineReader::read_line(std::string& line)
         if (pause_.count() > 0 && buffer_.size() > 0) {
             pollfd p{fd_, POLLIN, 0};
             int ready = ::poll(&p, 1, static_cast<int>(pause_.count()));
-            if (ready == 0)  // the sender paused mid-line: that is the line
-                return buffer_.take_rest(line);
+            if (ready == 0 && buffer_.take_rest(line))
+                return true;  // the sender paused mid-line: that is the line
         }
         ssize_t n = ::read(fd_, chunk, sizeof chunk);
         if (n > 0)
@@ -74,6 +74,15 @@ bool LineReader::read_line(std::string& line)
         else
             ended_ = true;  // 0: closed; < 0: reset or another error
     }
+    return true;
+}
+
+bool LineReader::skip_rest_of_line()
+{
+    std::string piece;
+    while (cut())
+        if (!read_line(piece))
+            return false;
     return true;
 }
 

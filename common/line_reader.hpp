@@ -45,6 +45,9 @@ public:
     bool read_line(std::string& line);
     // Whether that line was a max_line piece of a longer one.
     bool cut() const noexcept { return buffer_.cut(); }
+    // After a cut() line: reads and drops the rest of that long line.
+    // False if the input ended first.
+    bool skip_rest_of_line();
     // From now on, an unfinished line followed by `pause` with no more
     // bytes counts as a whole line: for clients that send a message with
     // no "\n" and wait. Zero (the default) waits for the "\n".

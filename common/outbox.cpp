@@ -14,10 +14,12 @@ Outbox::Outbox(Socket& socket, std::size_t limit,
 Outbox::~Outbox()
 {
     {
-        std::lock_guard lock(mutex_);
+        std::unique_lock lock(mutex_);
         closing_ = true;
+        wake_.notify_all();
+        if (!wake_.wait_for(lock, stall_limit_, [this] { return finished_; }))
+            cut_off_locked();  // still sending: stop it, so we can go
     }
-    wake_.notify_one();
     thread_.join();
 }
 
@@ -33,7 +35,7 @@ bool Outbox::send(std::string_view text)
     bool was_empty = queue_.empty();
     queue_.append(text);
     if (was_empty)
-        wake_.notify_one();
+        wake_.notify_all();
     return true;
 }
 
@@ -59,7 +61,7 @@ void Outbox::run()
     for (;;) {
         wake_.wait(lock, [this] { return !queue_.empty() || closing_; });
         if (queue_.empty() || cut_off_)
-            return;            // closing, and everything is sent
+            break;             // closing, and everything is sent
         sending.swap(queue_);  // one write for all that has piled up
         lock.unlock();
         bool sent = write_all(socket_.fd(), sending, stall_limit_);
@@ -67,9 +69,11 @@ void Outbox::run()
         lock.lock();
         if (!sent && !cut_off_) {
             cut_off_locked();  // gone, or stalled for stall_limit
-            return;
+            break;
         }
     }
+    finished_ = true;
+    wake_.notify_all();  // the destructor may be waiting for this
 }
 
 }  // namespace net

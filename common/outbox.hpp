@@ -24,7 +24,8 @@ public:
            std::chrono::milliseconds stall_limit);
     Outbox(const Outbox&) = delete;
     Outbox& operator=(const Outbox&) = delete;
-    // Sends what is still queued (within the stall limit), then stops.
+    // Sends what is still queued, then stops: within stall_limit, or the
+    // client is cut off (a client reading a byte now and then included).
     ~Outbox();
 
     // Queues `text`; false if the client has been cut off.
@@ -44,6 +45,7 @@ private:
     std::string queue_;  // what the next write will send, all at once
     bool closing_ = false;
     bool cut_off_ = false;
+    bool finished_ = false;  // the writer thread is done
     std::thread thread_;
 };
 

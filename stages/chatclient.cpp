@@ -17,7 +17,8 @@
 #include <thread>
 #include <unistd.h>
 
-constexpr std::size_t max_server_line = 64 * 1024;  // MEMBERS can be long
+constexpr std::size_t max_server_line = 64 * 1024;     // MEMBERS can be long
+constexpr std::size_t max_typed = chat::max_line - 8;  // + "MESSAGE "
 constexpr std::chrono::seconds goodbye_wait{5};
 
 static std::mutex mutex;
@@ -57,22 +58,33 @@ static Joined join(net::LineReader& keyboard, net::Socket& server,
     }
 }
 
-// The second task: show everything the server sends, until it closes.
-static void listen(net::LineReader from_server)
+// The server is gone while we were not leaving: say so, once, and end the
+// program at once, from whichever thread noticed (the other one may be
+// stuck in a read that nothing will interrupt).
+[[noreturn]] static void server_gone()
+{
+    std::lock_guard lock(mutex);
+    net::log("==> the server has closed the connection");
+    std::_Exit(1);
+}
+
+// The second task: show everything the server sends, until it closes or
+// says GOODBYE.
+static void show_server_lines(net::LineReader from_server)
 {
     chat::Display display;
     std::string line;
     std::string shown;
-    while (from_server.read_line(line) && !display.saw_goodbye())
+    while (!display.saw_goodbye() && from_server.read_line(line))
         if (display.show(line, shown))
             net::log("{}", shown);
-    std::lock_guard lock(mutex);
+    std::unique_lock lock(mutex);
+    if (!quitting) {
+        lock.unlock();
+        server_gone();
+    }
     finished = true;
     goodbye = display.saw_goodbye();
-    if (!quitting) {
-        net::log("==> the server has closed the connection");
-        std::_Exit(1);  // the keyboard thread is stuck in read(): just go
-    }
     server_done.notify_one();
 }
 
@@ -85,22 +97,26 @@ int main(int argc, char* argv[])
         auto port = argc > 2 ? net::parse_port(argv[2]) : net::default_port;
         net::Socket server = net::connect_to(host, port);
         net::LineReader from_server(server.fd(), max_server_line);
-        net::LineReader keyboard(STDIN_FILENO);
+        net::LineReader keyboard(STDIN_FILENO, max_typed);
         switch (join(keyboard, server, from_server)) {
         case Joined::yes:
             break;
         case Joined::user_left:
             return 0;
         case Joined::server_gone:
-            net::log("==> the server has closed the connection");
-            return 1;
+            server_gone();
         }
-        std::thread listener(listen, std::move(from_server));
+        std::thread listener(show_server_lines, std::move(from_server));
         std::string typed;  // the first task: the keyboard
         chat::Outgoing out;
         while (!out.quit) {
             if (!keyboard.read_line(typed))
                 typed = "quit";  // Ctrl-D leaves too
+            if (keyboard.cut()) {
+                keyboard.skip_rest_of_line();
+                net::log("==> too long: at most {} bytes", max_typed);
+                continue;
+            }
             out = chat::from_keyboard(typed);
             if (!out.hint.empty())
                 net::log("{}", out.hint);
@@ -108,18 +124,18 @@ int main(int argc, char* argv[])
                 std::lock_guard lock(mutex);
                 quitting = true;  // before QUIT: the server closes after it
             }
-            if (!server.write_all(out.to_server))
-                break;  // the listener will say the server is gone
+            if (!server.write_all(out.to_server) && !out.quit)
+                server_gone();
         }
+        // We sent QUIT: wait (not forever) for the server's GOODBYE.
         std::unique_lock lock(mutex);
-        quitting = true;
         bool done =
             server_done.wait_for(lock, goodbye_wait, [] { return finished; });
         net::log(done && goodbye ? "==> goodbye"
                                  : "==> no goodbye from the server");
         lock.unlock();
         if (!done)
-            std::_Exit(1);
+            std::_Exit(1);  // the listener is stuck in read(): just go
         listener.join();
         return goodbye ? 0 : 1;
     } catch (const std::exception& e) {

@@ -13,6 +13,7 @@
 #include <map>
 #include <mutex>
 #include <string>
+#include <system_error>
 #include <thread>
 
 using std::chrono::milliseconds;
@@ -86,35 +87,34 @@ private:
 
 static Room room;
 
-// One connection, from ADD to QUIT: the protocol's rules, and its errors.
-static void serve(net::Socket client)
+// One conversation, from ADD to QUIT: the protocol's rules and errors.
+// The room keeps a pointer to `outbox` from join to leave, so leave comes
+// before the outbox goes away, whichever way the loop ends.
+static std::string converse(net::Socket& client)
 {
-    net::log("Connected {}", client.peer());
     net::Outbox outbox(client, outbox_limit, stall_limit);
     net::LineReader reader(client.fd(), chat::max_line);
     reader.complete_after(pause_ends_line);
     auto error = [&](const std::string& why) {
         outbox.send("ERROR " + why + "\r\n");
     };
-    // The next line, whole and not too long; false when the client is gone.
+    enum class Got { line, too_long, end };
     auto next_line = [&](std::string& line) {
-        while (reader.read_line(line)) {
-            if (!reader.cut())
-                return true;
-            error("line too long (at most " + std::to_string(chat::max_line) +
-                  " bytes)");
-            while (reader.cut() && reader.read_line(line)) {
-            }  // drop the rest of it
-        }
-        return false;
+        if (!reader.read_line(line))
+            return Got::end;  // the client is gone
+        if (!reader.cut())
+            return Got::line;
+        error("line too long (at most " + std::to_string(chat::max_line) +
+              " bytes)");
+        return reader.skip_rest_of_line() ? Got::too_long : Got::end;
     };
     std::string name;  // empty until ADD succeeds
     std::string line;
-    while (next_line(line)) {
+    for (Got got; (got = next_line(line)) != Got::end;) {
+        if (got == Got::too_long || line.empty())
+            continue;  // refused already; or Enter pressed on nothing
         chat::Command command = chat::parse_command(line);
-        if (line.empty()) {
-            continue;  // telnet users press Enter on nothing
-        } else if (command.verb == chat::Verb::quit) {
+        if (command.verb == chat::Verb::quit) {
             outbox.send("GOODBYE\r\n");
             break;
         } else if (command.verb == chat::Verb::add) {
@@ -137,12 +137,17 @@ static void serve(net::Socket client)
                 room.say(name, chat::harmless(command.argument));
         } else if (command.verb == chat::Verb::private_message) {
             std::string recipient = chat::trim(command.argument);
-            std::string text;  // the next line; read even if no one gets it
-            if (recipient.empty())
+            std::string text;  // the next line, even if no one gets it
+            if (recipient.empty()) {
                 error("usage: PRIVATE <name>, then the text on the next line");
-            else if (!next_line(text))
+                continue;
+            }
+            got = next_line(text);
+            if (got == Got::end)
                 break;
-            else if (text.empty())
+            if (got == Got::too_long)
+                continue;  // refused already: the whole message is dropped
+            if (text.empty())
                 error("empty message");
             else if (!room.tell(name, recipient, chat::harmless(text)))
                 error("no one named " + chat::harmless(recipient));
@@ -154,16 +159,35 @@ static void serve(net::Socket client)
     }
     if (!name.empty())
         room.leave(name);
+    return outbox.cut_off() ? "cut off: not reading" : "";
+}
+
+static void serve(net::Socket client)
+{
+    net::log("Connected {}", client.peer());
+    std::string why;
+    try {
+        why = converse(client);
+    } catch (const std::system_error& e) {  // no thread for its outbox
+        why = e.what();
+    }
     net::log("Disconnected {}{}", client.peer(),
-             outbox.cut_off() ? " (cut off: not reading)" : "");
+             why.empty() ? "" : " (" + why + ")");
 }
 
 int main(int argc, char* argv[])
 {
     try {
         net::Listener listener(argc, argv);  // port 8888, or argv[1]
-        for (;;)
-            std::thread(serve, listener.accept()).detach();  // one each
+        for (;;) {
+            net::Socket client = listener.accept();
+            std::string peer = client.peer();
+            try {
+                std::thread(serve, std::move(client)).detach();  // one each
+            } catch (const std::system_error& e) {            // out of threads
+                net::log("Refused {} ({})", peer, e.what());  // and closed
+            }
+        }
     } catch (const std::exception& e) {
         return net::fail(argv[0], e);  // e.g. the port is already in use
     }

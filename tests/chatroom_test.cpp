@@ -3,7 +3,9 @@
 #include "client.hpp"
 #include "process.hpp"
 
+#include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <gtest/gtest.h>
 #include <stdexcept>
 #include <string>
@@ -23,8 +25,8 @@ Client join(Server& server, const std::string& name)
     Client client(server.port());
     client.send_line("ADD " + name);
     EXPECT_EQ(client.read_line(), "NEW " + name);
-    auto members = client.read_line();
-    EXPECT_TRUE(members && members->rfind("MEMBERS ", 0) == 0) << *members;
+    std::string members = client.read_line().value_or("(nothing)");
+    EXPECT_EQ(members.rfind("MEMBERS ", 0), 0u) << members;
     return client;
 }
 
@@ -114,7 +116,7 @@ TEST_F(ChatRoom, EachMistakeGetsOneErrorAndChangesNothing)
         c.send_line(sent);
         expect_next(c, reply);
         if (reply == "NEW me") {
-            ASSERT_TRUE(c.read_line()->rfind("MEMBERS", 0) == 0);
+            ASSERT_EQ(c.read_line().value_or("").rfind("MEMBERS", 0), 0u);
         }
     }
     c.send_line("WHO");
@@ -180,11 +182,37 @@ TEST_F(ChatRoom, ATooLongLineGetsAnErrorAndIsDroppedWhole)
     expect_next(c, "NEW ok");
 }
 
+TEST_F(ChatRoom, ALoneCarriageReturnAndAPauseDoNotEndTheConversation)
+{
+    Client alice = join(server, "alice");
+    Client bob = join(server, "bob");
+    bob.send("\r");  // what is left after the pause is no line at all
+    EXPECT_EQ(bob.read_line(milliseconds(600)), std::nullopt);
+    bob.send("\nMESSAGE still here\r\n");
+    expect_next(alice, "NEW bob");
+    expect_next(alice, "MESSAGE bob");
+    expect_next(alice, "still here");
+}
+
+TEST_F(ChatRoom, ATooLongPrivateTextDropsTheWholeMessage)
+{
+    Client alice = join(server, "alice");
+    Client bob = join(server, "bob");
+    alice.send_line("PRIVATE bob");
+    alice.send_line(std::string(600, 'x'));
+    alice.send_line("QUIT");  // a command again, not the private text
+    expect_next(alice, "NEW bob");
+    expect_next(alice, "ERROR line too long (at most 512 bytes)");
+    expect_next(alice, "GOODBYE");
+    expect_next(bob, "LEFT alice");  // and nothing private came first
+}
+
 TEST_F(ChatRoom, BinaryAndControlBytesAreShownNotObeyed)
 {
     Client alice = join(server, "alice");
     Client bob = join(server, "bob");
-    bob.send(std::string("MESSAGE \x1b[2J\0\xff\r\n", 14));
+    const char bytes[] = "MESSAGE \x1b[2J\0\xff\r\n";
+    bob.send(std::string(bytes, sizeof bytes - 1));  // NUL and all
     expect_next(alice, "NEW bob");
     expect_next(alice, "MESSAGE bob");
     expect_next(alice, "^[[2J^@?");  // ESC, NUL, not UTF-8
@@ -218,13 +246,22 @@ TEST_F(ChatRoom, OneClientThatNeverReadsCannotStallTheRoom)
     });
     int received = 0;
     bool saw_lazy_leave = false;
+    auto longest_wait = milliseconds(0);
+    auto last = test::Clock::now();
     while (received < count || !saw_lazy_leave) {
         auto line = reader.read_line();
         if (!line)
             break;
+        auto now = test::Clock::now();
+        longest_wait = std::max(
+            longest_wait, std::chrono::duration_cast<milliseconds>(now - last));
+        last = now;
         saw_lazy_leave = saw_lazy_leave || *line == "LEFT lazy";
         received += *line == text;
     }
+    // Never stalled: not even for the 5 s after which lazy would be cut off
+    // for taking nothing. (Stage 5 stalls here until lazy goes.)
+    EXPECT_LT(longest_wait, milliseconds(2500));
     chatter.join();
     talker_reads.join();
     EXPECT_FALSE(talker_cut_off);

@@ -155,21 +155,34 @@ std::optional<std::string>
 Process::wait_for_line(const std::function<bool(const std::string&)>& match,
                        milliseconds timeout)
 {
+    size_t from = 0;
+    return find_line(match, timeout, from);
+}
+
+std::optional<std::string> Process::wait_for_next_line(
+    const std::function<bool(const std::string&)>& match, milliseconds timeout)
+{
+    return find_line(match, timeout, next_);
+}
+
+std::optional<std::string>
+Process::find_line(const std::function<bool(const std::string&)>& match,
+                   milliseconds timeout, size_t& from)
+{
     std::unique_lock lock(mutex_);
-    size_t checked = 0;
     auto deadline = Clock::now() + timeout;
     for (;;) {
-        for (; checked < lines_.size(); ++checked)
-            if (match(lines_[checked]))
-                return lines_[checked];
+        for (; from < lines_.size(); ++from)
+            if (match(lines_[from]))
+                return lines_[from++];
         if (stdout_closed_ ||
-            changed_.wait_until(lock, deadline) == std::cv_status::timeout)
-            break;
+            changed_.wait_until(lock, deadline) == std::cv_status::timeout) {
+            for (; from < lines_.size(); ++from)  // what came at the end
+                if (match(lines_[from]))
+                    return lines_[from++];
+            return std::nullopt;
+        }
     }
-    for (; checked < lines_.size(); ++checked)
-        if (match(lines_[checked]))
-            return lines_[checked];
-    return std::nullopt;
 }
 
 std::vector<std::string> Process::wait_for_output(milliseconds timeout)

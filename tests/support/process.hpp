@@ -44,9 +44,14 @@ public:
     void close_stdin();
 
     // Waits until a line of stdout satisfies `match`, returns that line.
+    // wait_for_line looks at every line so far; wait_for_next_line only
+    // at lines after the one it found last time, so a test sees order.
     std::optional<std::string>
     wait_for_line(const std::function<bool(const std::string&)>& match,
                   milliseconds timeout = event_timeout);
+    std::optional<std::string>
+    wait_for_next_line(const std::function<bool(const std::string&)>& match,
+                       milliseconds timeout = event_timeout);
     // Waits until stdout is closed (normally: the program ended), and
     // returns every line it printed.
     std::vector<std::string>
@@ -73,6 +78,9 @@ private:
     // Stops the process and fails the test if a sanitizer reported.
     void stop_and_check();
     void read_stdout();
+    std::optional<std::string>
+    find_line(const std::function<bool(const std::string&)>& match,
+              milliseconds timeout, size_t& from);
 
     bool report_expected_ = false;
     pid_t pid_ = -1;
@@ -85,6 +93,7 @@ private:
     std::mutex mutex_;
     std::condition_variable changed_;
     std::vector<std::string> lines_;
+    size_t next_ = 0;  // where wait_for_next_line looks from
     bool stdout_closed_ = false;
     std::thread reader_;
 };
