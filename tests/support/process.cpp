@@ -252,22 +252,18 @@ Server::Server(std::string_view program, std::vector<std::string> args)
 
 bool Server::saw_connected(const std::string& address, milliseconds timeout)
 {
-    return wait_for_line(
-               [&](const std::string& l) {
-                   return l == "Connected " + address;
-               },
-               timeout)
-        .has_value();
+    return saw_line("Connected " + address, timeout);
 }
 
 bool Server::saw_disconnected(const std::string& address, milliseconds timeout)
 {
-    return wait_for_line(
-               [&](const std::string& l) {
-                   return l == "Disconnected " + address;
-               },
-               timeout)
-        .has_value();
+    return saw_line("Disconnected " + address, timeout);
+}
+
+bool Server::saw_line(const std::string& expected, milliseconds timeout)
+{
+    auto is_it = [&](const std::string& line) { return line == expected; };
+    return wait_for_line(is_it, timeout).has_value();
 }
 
 std::string Process::sanitizer_report() const

@@ -113,6 +113,7 @@ public:
                           milliseconds timeout = event_timeout);
 
 private:
+    bool saw_line(const std::string& expected, milliseconds timeout);
     std::uint16_t port_ = 0;
 };
 
