@@ -50,7 +50,7 @@ bool Socket::write_line(std::string_view line)
     std::string framed;
     framed.reserve(line.size() + 2);
     framed.append(line).append("\r\n");
-    return write_all(framed);
+    return net::write_all(fd_, framed);
 }
 
 bool write_all(int fd, std::string_view data,

@@ -17,7 +17,8 @@
 #include <thread>
 #include <unistd.h>
 
-constexpr std::size_t max_server_line = 64 * 1024;     // MEMBERS can be long
+constexpr std::size_t max_server_line =
+    std::size_t{64} * 1024;                            // MEMBERS can be long
 constexpr std::size_t max_typed = chat::max_line - 8;  // + "MESSAGE "
 constexpr std::chrono::seconds goodbye_wait{5};
 

@@ -169,6 +169,7 @@ TEST(Stage5, AStormOfClientsStillGetsEveryBroadcast)
     constexpr int come_go = 50;  // per thread: these connect and leave
     std::vector<std::vector<Client>> stayers(threads);
     std::vector<std::thread> storm;
+    storm.reserve(threads);
     std::atomic<int> refused{0};
     for (int t = 0; t < threads; ++t)
         storm.emplace_back([&, t] {

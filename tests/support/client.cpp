@@ -8,6 +8,7 @@
 #include <poll.h>
 #include <stdexcept>
 #include <sys/socket.h>
+#include <system_error>
 #include <unistd.h>
 #include <utility>
 
@@ -17,7 +18,8 @@ namespace {
 
 std::runtime_error failure(const char* what)
 {
-    return std::runtime_error(std::string(what) + ": " + strerror(errno));
+    return std::runtime_error(std::string(what) + ": " +
+                              std::generic_category().message(errno));
 }
 
 }  // namespace

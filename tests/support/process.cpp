@@ -13,6 +13,7 @@
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <system_error>
 #include <unistd.h>
 
 namespace test {
@@ -22,7 +23,8 @@ namespace {
 void check(bool ok, const char* what)
 {
     if (!ok)
-        throw std::runtime_error(std::string(what) + ": " + strerror(errno));
+        throw std::runtime_error(std::string(what) + ": " +
+                                 std::generic_category().message(errno));
 }
 
 int remaining_ms(Clock::time_point deadline)
@@ -51,6 +53,7 @@ Process::Process(std::vector<std::string> argv)
     stderr_path_ = path;
 
     std::vector<char*> args;
+    args.reserve(argv.size() + 1);
     for (std::string& arg : argv)
         args.push_back(arg.data());
     args.push_back(nullptr);
@@ -231,7 +234,7 @@ std::string Process::error_output() const
     return text.str();
 }
 
-Server::Server(std::string_view program, std::vector<std::string> args)
+Server::Server(std::string_view program, const std::vector<std::string>& args)
     : Process([&] {
           std::vector<std::string> argv{stage_path(program)};
           argv.insert(argv.end(), args.begin(), args.end());

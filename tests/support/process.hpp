@@ -103,7 +103,7 @@ private:
 class Server : public Process {
 public:
     explicit Server(std::string_view program,
-                    std::vector<std::string> args = {"0"});
+                    const std::vector<std::string>& args = {"0"});
 
     std::uint16_t port() const { return port_; }
     // Waits for the server's "Connected <address>" line about this client.
