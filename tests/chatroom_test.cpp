@@ -272,6 +272,107 @@ TEST_F(ChatRoom, OneClientThatNeverReadsCannotStallTheRoom)
     }));
 }
 
+// Hostile clients.
+
+TEST_F(ChatRoom, OddArgumentsGetErrorsAndNothingElse)
+{
+    Client watcher = join(server, "watcher");
+    Client c = join(server, "odd");
+    expect_next(watcher, "NEW odd");
+    const char nul_name[] = "ADD \0nul";
+    const std::vector<std::pair<std::string, std::string>> odd{
+        {"ADD \xff\xfe", "ERROR already joined as odd"},
+        {std::string(nul_name, sizeof nul_name - 1),
+         "ERROR already joined as odd"},
+        {"PRIVATE \x01\r\ntext", "ERROR no one named ^A"},
+        {"PRIVATE \t \r\n", "ERROR usage: PRIVATE <name>, then the text on "
+                            "the next line"},
+        {"MESSAGE \t", "MESSAGE odd"},  // a tab is something to say
+        {"\xff\xfb\x01", "ERROR unknown command: ??^A"},  // telnet IAC
+        {"MESSAGE " + std::string(600, 'm'),
+         "ERROR line too long (at most 512 bytes)"},
+    };
+    for (const auto& [sent, reply] : odd) {
+        c.send_line(sent);
+        expect_next(c, reply);
+        if (reply == "MESSAGE odd")
+            expect_next(c, "\t");
+    }
+    c.send_line("MESSAGE done");
+    expect_next(watcher, "MESSAGE odd");  // the tab, the one real message
+    expect_next(watcher, "\t");
+    expect_next(watcher, "MESSAGE odd");
+    expect_next(watcher, "done");
+}
+
+TEST_F(ChatRoom, APrivateWithNoTextBeforeLeavingIsJustALeaving)
+{
+    Client alice = join(server, "alice");
+    {
+        Client bob = join(server, "bob");
+        bob.send_line("PRIVATE alice");
+    }  // bob closes before the text line
+    expect_next(alice, "NEW bob");
+    expect_next(alice, "LEFT bob");
+}
+
+TEST_F(ChatRoom, AFloodOfAddsGetsAnErrorEachAndCostsNothing)
+{
+    Client c = join(server, "first");
+    const long start = server.resident_kib();
+    std::string adds;
+    for (int i = 0; i < 10000; ++i)
+        adds += "ADD name" + std::to_string(i) + "\r\n";
+    std::thread sender([&] { c.send(adds + "WHO\r\n"); });
+    int errors = 0;
+    while (auto line = c.read_line()) {
+        if (line->rfind("MEMBERS", 0) == 0) {
+            EXPECT_EQ(*line, "MEMBERS first");
+            break;
+        }
+        errors += *line == "ERROR already joined as first";
+    }
+    sender.join();
+    EXPECT_EQ(errors, 10000);
+    if (!test::sanitized) {
+        EXPECT_LT(server.resident_kib(), start + 10 * 1024);
+    }
+}
+
+TEST_F(ChatRoom, AThousandVisitorsComingAndGoingDisturbNoOne)
+{
+    Client alice = join(server, "alice");
+    Client bob = join(server, "bob");
+    expect_next(alice, "NEW bob");
+    std::atomic<bool> churn_done{false};
+    int visitors = 0;
+    std::thread churn([&] {  // bounded: 1000 visitors, or 30 s
+        auto deadline = test::Clock::now() + test::seconds(30);
+        try {
+            for (; visitors < 1000 && test::Clock::now() < deadline;
+                 ++visitors) {
+                Client visitor(server.port());
+                if (visitors % 3 == 0)
+                    visitor.send_line("ADD v" + std::to_string(visitors));
+                if (visitors % 2 == 0)
+                    visitor.reset();
+            }
+        } catch (const std::runtime_error&) {
+            ADD_FAILURE() << "a connection was refused";
+        }
+        churn_done = true;
+    });
+    int said = 0;
+    for (; !churn_done && said < 1000000; ++said) {
+        alice.send_line("MESSAGE " + std::to_string(said));
+        ASSERT_TRUE(bob.skip_to_line_ending(std::to_string(said)));
+    }
+    churn.join();
+    EXPECT_EQ(visitors, 1000);
+    bob.send_line("WHO");
+    EXPECT_TRUE(bob.skip_to_line_ending("MEMBERS alice bob"));
+}
+
 // The client program, through pipes, as a person at a terminal would.
 class ChatClient : public ChatRoom {
 protected:

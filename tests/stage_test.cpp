@@ -7,6 +7,7 @@
 #include <atomic>
 #include <fmt/core.h>
 #include <gtest/gtest.h>
+#include <stdexcept>
 #include <string>
 #include <thread>
 
@@ -61,6 +62,32 @@ protected:
         auto c = talk(server);
         c.speaker.send_line("still there?");
         EXPECT_EQ(c.heard(), "still there?");
+    }
+
+    // Sends `bytes` then an END line from one thread while this one reads
+    // what the server makes of it, up to END: a client that both floods
+    // and reads, so neither side's buffers fill for good.
+    static void flood(Conversation& c, const std::string& bytes)
+    {
+        std::thread sender([&] {
+            try {
+                c.speaker.send(bytes);
+                c.speaker.send("END\r\n");
+            } catch (const std::runtime_error&) {
+            }
+        });
+        Client& receiver = c.hearer ? *c.hearer : c.speaker;
+        EXPECT_TRUE(receiver.skip_to_line_ending("END", test::seconds(120)));
+        sender.join();
+    }
+
+    // Its memory is back within 10 MiB of what it was (plain build only:
+    // ASan keeps freed memory in quarantine).
+    static void expect_memory_near(const Server& server, long start_kib)
+    {
+        if (!test::sanitized) {
+            EXPECT_LT(server.resident_kib(), start_kib + 10 * 1024);
+        }
     }
 };
 
@@ -221,6 +248,105 @@ TEST_P(EveryStage, AClientThatVanishesWhileServedCannotKillTheServer)
     } else {
         EXPECT_TRUE(server.running());
     }
+    expect_still_serving(server);
+}
+
+}  // namespace
+
+namespace {
+
+// Hostile clients: what a classroom throws at a server.
+
+TEST_P(EveryStage, HugeLinesWithoutANewlineCostBoundedMemory)
+{
+    Server server(stage());
+    auto c = talk(server);
+    const long start = server.resident_kib();
+    flood(c, std::string(1 << 20, 'x') + "\r\n");  // 1 MiB before a newline
+    flood(c, std::string(test::sanitized ? 16 << 20 : 64 << 20, 'y') + "\n");
+    expect_memory_near(server, start);
+    c.speaker.send_line("and now a short one");
+    EXPECT_EQ(c.heard(), "and now a short one");
+    c.speaker.close();
+    expect_still_serving(server);
+}
+
+TEST_P(EveryStage, AHundredThousandOneByteLines)
+{
+    Server server(stage());
+    auto c = talk(server);
+    const long start = server.resident_kib();
+    std::string lines;
+    for (int i = 0; i < 100000; ++i)
+        lines += "x\n";
+    flood(c, lines);
+    expect_memory_near(server, start);
+    c.speaker.close();
+    expect_still_serving(server);
+}
+
+TEST_P(EveryStage, AHalfClosedClientStillGetsItsAnswer)
+{
+    Server server(stage());
+    {
+        auto c = talk(server);
+        c.speaker.send_line("last words");
+        c.speaker.shutdown_write();  // no more from me, but I still listen
+        EXPECT_EQ(c.heard(), "last words");
+        EXPECT_TRUE(c.speaker.wait_closed());  // the end of its session
+    }
+    expect_still_serving(server);
+}
+
+TEST_P(EveryStage, AClientThatSaysNothingHoldsUpOnlyTheEarlyStages)
+{
+    Server server(stage());
+    Client silent(server.port());
+    ASSERT_TRUE(server.saw_connected(silent.address()));
+    Client other(server.port());
+    bool served = server.saw_connected(other.address(), test::quiet_period);
+    // Stages 1 and 2 serve one client at a time: that is their lesson.
+    EXPECT_EQ(served, stage() != "chatserver1" && stage() != "chatserver2");
+    if (served && !broadcasts()) {
+        other.send_line("anyone?");
+        EXPECT_EQ(other.read_line(), "anyone?");
+    }
+}
+
+// The stages that serve many clients at once, and have no race.
+class ConcurrentStage : public EveryStage {};
+INSTANTIATE_TEST_SUITE_P(Stages, ConcurrentStage,
+                         testing::Values("chatserver3", "chatserver5"));
+
+TEST_P(ConcurrentStage, AThousandClientsComingAndGoingDisturbNoOne)
+{
+    Server server(stage());
+    auto c = talk(server);
+    const long start = server.resident_kib();
+    std::atomic<bool> churn_done{false};
+    int churned = 0;
+    std::thread churn([&] {  // bounded: 1000 clients, or 30 s
+        auto deadline = test::Clock::now() + test::seconds(30);
+        try {
+            for (; churned < 1000 && test::Clock::now() < deadline; ++churned) {
+                Client passer(server.port());
+                if (churned % 2 == 0)
+                    passer.reset();  // half leave abruptly
+            }
+        } catch (const std::runtime_error&) {
+            ADD_FAILURE() << "a connection was refused";
+        }
+        churn_done = true;
+    });
+    int said = 0;  // meanwhile, a conversation: every line must arrive
+    for (; !churn_done && said < 1000000; ++said) {
+        c.speaker.send_line("line " + std::to_string(said));
+        ASSERT_EQ(c.heard(), "line " + std::to_string(said));
+    }
+    churn.join();
+    EXPECT_EQ(churned, 1000);
+    EXPECT_GT(said, 0);
+    expect_memory_near(server, start);
     expect_still_serving(server);
 }
 

@@ -226,6 +226,16 @@ bool Process::running()
     return !wait_exit(milliseconds(0));
 }
 
+long Process::resident_kib() const
+{
+    std::ifstream status("/proc/" + std::to_string(pid_) + "/status");
+    std::string word;
+    while (status >> word)
+        if (word == "VmRSS:" && status >> word)
+            return std::stol(word);
+    return 0;
+}
+
 std::string Process::error_output() const
 {
     std::ifstream file(stderr_path_);

@@ -29,6 +29,10 @@ constexpr milliseconds event_timeout{15000};
 // How long to watch for something that should NOT happen.
 constexpr milliseconds quiet_period{400};
 
+// Whether this is a sanitizer build: they are slower, and ASan keeps freed
+// memory in quarantine, so memory bounds are checked in the plain build.
+constexpr bool sanitized = CHAT_SANITIZED;
+
 // Where the stage executables are, e.g. "build/plain/bin/chatserver3".
 std::string stage_path(std::string_view program);
 
@@ -63,6 +67,8 @@ public:
     std::optional<int> wait_exit(milliseconds timeout = event_timeout);
     bool running();
     std::string error_output() const;  // all of stderr so far
+    // Its resident memory (VmRSS), in KiB; 0 if it has ended.
+    long resident_kib() const;
     // A sanitizer's report on stderr, if any ("" if none). The data races
     // of chatserver4 are its lesson, not a failure: race_test.cpp checks
     // them, and here they are left out.
