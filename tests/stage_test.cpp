@@ -6,7 +6,11 @@
 
 #include <atomic>
 #include <fmt/core.h>
+#include <fstream>
 #include <gtest/gtest.h>
+#include <iterator>
+#include <optional>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -348,6 +352,52 @@ TEST_P(ConcurrentStage, AThousandClientsComingAndGoingDisturbNoOne)
     EXPECT_GT(said, 0);
     expect_memory_near(server, start);
     expect_still_serving(server);
+}
+
+// CPU time a process has used, user and system, in clock ticks.
+long cpu_ticks(pid_t pid)
+{
+    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+    std::string text((std::istreambuf_iterator<char>(stat)),
+                     std::istreambuf_iterator<char>());
+    std::istringstream fields(text.substr(text.rfind(')') + 2));
+    std::string field;
+    long utime = 0;
+    long stime = 0;
+    for (int i = 3; fields >> field; ++i) {  // field 3 is the state
+        if (i == 14)
+            utime = std::stol(field);
+        if (i == 15)
+            stime = std::stol(field);
+    }
+    return utime + stime;
+}
+
+TEST_P(ConcurrentStage, RunningOutOfFileDescriptorsIsWaitedOut)
+{
+    Server server(stage(), {"0"}, 24);  // room for a dozen clients or so
+    std::vector<Client> in;
+    std::optional<Client> waiting;
+    for (int i = 0; i < 64 && !waiting; ++i) {  // until accept fails
+        Client client(server.port());  // the kernel queues it regardless
+        if (server.saw_connected(client.address(), test::quiet_period))
+            in.push_back(std::move(client));
+        else
+            waiting.emplace(std::move(client));
+    }
+    ASSERT_TRUE(waiting.has_value()) << "never ran out of descriptors";
+    ASSERT_GE(in.size(), 2u);
+    // Out of descriptors, it neither died nor spins: it waits...
+    const long before = cpu_ticks(server.pid());
+    in[0].send_line("still serving those it has");
+    Client& hearer = broadcasts() ? in[1] : in[0];  // or the echo
+    EXPECT_TRUE(hearer.skip_to_line_ending("still serving those it has"));
+    EXPECT_FALSE(server.saw_connected(waiting->address(), test::seconds(1)));
+    EXPECT_LT(cpu_ticks(server.pid()) - before, 30);  // < 0.3 s of CPU
+    // ...and takes the waiting client once a descriptor is free again.
+    in.pop_back();
+    EXPECT_TRUE(server.saw_connected(waiting->address()));
+    EXPECT_TRUE(server.running());
 }
 
 }  // namespace

@@ -244,9 +244,15 @@ std::string Process::error_output() const
     return text.str();
 }
 
-Server::Server(std::string_view program, const std::vector<std::string>& args)
+Server::Server(std::string_view program, const std::vector<std::string>& args,
+               int max_files)
     : Process([&] {
           std::vector<std::string> argv{stage_path(program)};
+          if (max_files > 0)  // the shell lowers the limit, then becomes it
+              argv.insert(argv.begin(),
+                          {"/bin/sh", "-c",
+                           "ulimit -n " + std::to_string(max_files) +
+                               " && exec \"$0\" \"$@\""});
           argv.insert(argv.end(), args.begin(), args.end());
           return argv;
       }())

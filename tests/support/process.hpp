@@ -109,7 +109,8 @@ private:
 class Server : public Process {
 public:
     explicit Server(std::string_view program,
-                    const std::vector<std::string>& args = {"0"});
+                    const std::vector<std::string>& args = {"0"},
+                    int max_files = 0);  // > 0: its RLIMIT_NOFILE
 
     std::uint16_t port() const { return port_; }
     // Waits for the server's "Connected <address>" line about this client.
