@@ -334,9 +334,7 @@ TEST_F(ChatRoom, AFloodOfAddsGetsAnErrorEachAndCostsNothing)
     }
     sender.join();
     EXPECT_EQ(errors, 10000);
-    if (!test::sanitized) {
-        EXPECT_LT(server.resident_kib(), start + 10 * 1024);
-    }
+    test::expect_memory_near(server, start);
 }
 
 TEST_F(ChatRoom, AThousandVisitorsComingAndGoingDisturbNoOne)

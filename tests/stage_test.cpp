@@ -84,15 +84,6 @@ protected:
         EXPECT_TRUE(receiver.skip_to_line_ending("END", test::seconds(120)));
         sender.join();
     }
-
-    // Its memory is back within 10 MiB of what it was (plain build only:
-    // ASan keeps freed memory in quarantine).
-    static void expect_memory_near(const Server& server, long start_kib)
-    {
-        if (!test::sanitized) {
-            EXPECT_LT(server.resident_kib(), start_kib + 10 * 1024);
-        }
-    }
 };
 
 INSTANTIATE_TEST_SUITE_P(Stages, EveryStage,
@@ -268,7 +259,7 @@ TEST_P(EveryStage, HugeLinesWithoutANewlineCostBoundedMemory)
     const long start = server.resident_kib();
     flood(c, std::string(1 << 20, 'x') + "\r\n");  // 1 MiB before a newline
     flood(c, std::string(test::sanitized ? 16 << 20 : 64 << 20, 'y') + "\n");
-    expect_memory_near(server, start);
+    test::expect_memory_near(server, start);
     c.speaker.send_line("and now a short one");
     EXPECT_EQ(c.heard(), "and now a short one");
     c.speaker.close();
@@ -284,7 +275,7 @@ TEST_P(EveryStage, AHundredThousandOneByteLines)
     for (int i = 0; i < 100000; ++i)
         lines += "x\n";
     flood(c, lines);
-    expect_memory_near(server, start);
+    test::expect_memory_near(server, start);
     c.speaker.close();
     expect_still_serving(server);
 }
@@ -350,7 +341,7 @@ TEST_P(ConcurrentStage, AThousandClientsComingAndGoingDisturbNoOne)
     churn.join();
     EXPECT_EQ(churned, 1000);
     EXPECT_GT(said, 0);
-    expect_memory_near(server, start);
+    test::expect_memory_near(server, start);
     expect_still_serving(server);
 }
 

@@ -226,6 +226,14 @@ bool Process::running()
     return !wait_exit(milliseconds(0));
 }
 
+void expect_memory_near(const Process& process, long start_kib)
+{
+    constexpr long slack_kib = 10L * 1024;
+    if (!sanitized) {
+        EXPECT_LT(process.resident_kib(), start_kib + slack_kib);
+    }
+}
+
 long Process::resident_kib() const
 {
     std::ifstream status("/proc/" + std::to_string(pid_) + "/status");

@@ -104,6 +104,10 @@ private:
     std::thread reader_;
 };
 
+// Its resident memory is back within 10 MiB of `start_kib` (checked in the
+// plain build only: ASan keeps freed memory in quarantine on purpose).
+void expect_memory_near(const Process& process, long start_kib);
+
 // A networked stage (or any program printing "...: listening on port N"
 // first), started on a port the OS picks.
 class Server : public Process {
