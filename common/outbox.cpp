@@ -1,5 +1,6 @@
 #include "outbox.hpp"
 
+#include <cerrno>
 #include <sys/socket.h>
 
 namespace net {
@@ -18,7 +19,7 @@ Outbox::~Outbox()
         closing_ = true;
         wake_.notify_all();
         if (!wake_.wait_for(lock, stall_limit_, [this] { return finished_; }))
-            cut_off_locked();  // still sending: stop it, so we can go
+            stop_locked(true);  // still sending: cut it off, so we can go
     }
     thread_.join();
 }
@@ -26,10 +27,10 @@ Outbox::~Outbox()
 bool Outbox::send(std::string_view text)
 {
     std::lock_guard lock(mutex_);
-    if (cut_off_)
+    if (stopped_)
         return false;
     if (queue_.size() + text.size() > limit_) {
-        cut_off_locked();  // too far behind: a SendQ, as IRC servers have
+        stop_locked(true);  // too far behind: a SendQ, as IRC servers have
         return false;
     }
     bool was_empty = queue_.empty();
@@ -39,15 +40,24 @@ bool Outbox::send(std::string_view text)
     return true;
 }
 
+bool Outbox::wait_until_below(std::size_t bytes)
+{
+    std::unique_lock lock(mutex_);
+    wake_.wait(lock, [&] { return queue_.size() <= bytes || stopped_; });
+    return !stopped_;
+}
+
 bool Outbox::cut_off() const
 {
     std::lock_guard lock(mutex_);
     return cut_off_;
 }
 
-void Outbox::cut_off_locked()
+void Outbox::stop_locked(bool falling_behind)
 {
-    cut_off_ = true;
+    stopped_ = true;
+    cut_off_ = cut_off_ || falling_behind;
+    wake_.notify_all();  // for wait_until_below
     queue_.clear();
     queue_.shrink_to_fit();
     // Wakes the client's reader (its read returns 0) and our own writer.
@@ -60,16 +70,18 @@ void Outbox::run()
     std::unique_lock lock(mutex_);
     for (;;) {
         wake_.wait(lock, [this] { return !queue_.empty() || closing_; });
-        if (queue_.empty() || cut_off_)
+        if (queue_.empty() || stopped_)
             break;             // closing, and everything is sent
         sending.swap(queue_);  // one write for all that has piled up
+        wake_.notify_all();    // for wait_until_below
         lock.unlock();
         bool sent = write_all(socket_.fd(), sending, stall_limit_);
+        bool stalled = !sent && errno == ETIMEDOUT;
         sending.clear();
         lock.lock();
-        if (!sent && !cut_off_) {
-            cut_off_locked();  // gone, or stalled for stall_limit
-            break;
+        if (!sent && !stopped_) {
+            stop_locked(stalled);  // it took nothing for stall_limit, or
+            break;                 // it is gone
         }
     }
     finished_ = true;

@@ -28,14 +28,19 @@ public:
     // client is cut off (a client reading a byte now and then included).
     ~Outbox();
 
-    // Queues `text`; false if the client has been cut off.
+    // Queues `text`; false if the client has been cut off, or is gone.
     bool send(std::string_view text);
+    // Waits until at most `bytes` wait to be sent; false if the client was
+    // cut off, or went, meanwhile. A client that talks faster than it reads
+    // what it is sent is slowed down to its own pace this way, not cut off.
+    bool wait_until_below(std::size_t bytes);
     // Whether the client was cut off for not keeping up.
     bool cut_off() const;
 
 private:
     void run();
-    void cut_off_locked();
+    // No more sending; `falling_behind` says it is the client's fault.
+    void stop_locked(bool falling_behind);
 
     Socket& socket_;
     const std::size_t limit_;
@@ -44,6 +49,7 @@ private:
     std::condition_variable wake_;
     std::string queue_;  // what the next write will send, all at once
     bool closing_ = false;
+    bool stopped_ = false;  // cut off, or the client is gone
     bool cut_off_ = false;
     bool finished_ = false;  // the writer thread is done
     std::thread thread_;

@@ -69,8 +69,10 @@ bool write_all(int fd, std::string_view data,
         } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
             pollfd p{fd, POLLOUT, 0};  // buffer full: wait for room
             int ready = ::poll(&p, 1, static_cast<int>(stall_limit.count()));
+            if (ready == 0)
+                errno = ETIMEDOUT;  // it took nothing for stall_limit
             if (ready == 0 || (ready < 0 && errno != EINTR))
-                return false;  // stalled too long, or poll failed
+                return false;
         } else {
             return false;  // EPIPE, ECONNRESET, ...: the peer is gone
         }

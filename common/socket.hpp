@@ -36,8 +36,8 @@ private:
 };
 
 // The same as Socket::write_all, for any socket descriptor. With a
-// `stall_limit`, it also gives up (returns false) when the peer has taken
-// no byte for that long: a client that stopped reading.
+// `stall_limit`, it also gives up (returns false, errno ETIMEDOUT) when the
+// peer has taken no byte for that long: a client that stopped reading.
 bool write_all(int fd, std::string_view data,
                std::chrono::milliseconds stall_limit = no_limit) noexcept;
 

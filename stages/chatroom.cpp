@@ -100,6 +100,8 @@ static std::string converse(net::Socket& client)
     };
     enum class Got { line, too_long, end };
     auto next_line = [&](std::string& line) {
+        if (!outbox.wait_until_below(outbox_limit / 4))
+            return Got::end;  // let a fast talker go at the pace it reads
         if (!reader.read_line(line))
             return Got::end;  // the client is gone
         if (!reader.cut())

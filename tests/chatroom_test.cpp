@@ -344,14 +344,17 @@ TEST_F(ChatRoom, AThousandVisitorsComingAndGoingDisturbNoOne)
     expect_next(alice, "NEW bob");
     std::atomic<bool> churn_done{false};
     int visitors = 0;
-    std::thread churn([&] {  // bounded: 1000 visitors, or 30 s
+    std::vector<std::string> joiners;  // visitors who sent ADD
+    std::thread churn([&] {            // bounded: 1000 visitors, or 30 s
         auto deadline = test::Clock::now() + test::seconds(30);
         try {
             for (; visitors < 1000 && test::Clock::now() < deadline;
                  ++visitors) {
                 Client visitor(server.port());
-                if (visitors % 3 == 0)
+                if (visitors % 3 == 0) {
                     visitor.send_line("ADD v" + std::to_string(visitors));
+                    joiners.push_back(visitor.address());
+                }
                 if (visitors % 2 == 0)
                     visitor.reset();
             }
@@ -367,6 +370,8 @@ TEST_F(ChatRoom, AThousandVisitorsComingAndGoingDisturbNoOne)
     }
     churn.join();
     EXPECT_EQ(visitors, 1000);
+    for (const std::string& address : joiners)  // all of them have left
+        ASSERT_TRUE(server.saw_disconnected(address));
     bob.send_line("WHO");
     EXPECT_TRUE(bob.skip_to_line_ending("MEMBERS alice bob"));
 }
