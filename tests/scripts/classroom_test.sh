@@ -7,17 +7,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-fail() {
-    echo "FAIL: $*" >&2
-    exit 1
-}
+source tests/scripts/common.sh
 
-# A stage that does not exist: one line, exit 2, before any tmux.
-status=0
-error=$(scripts/classroom 9 2>&1) || status=$?
-[ "$status" = 2 ] || fail "scripts/classroom 9 exited $status, not 2"
-[[ $error == *"there is no stage '9'"* ]] || fail "scripts/classroom 9 said: $error"
-echo "ok: scripts/classroom 9 says there is no stage '9' and exits 2"
+expect_no_stage scripts/classroom  # before any tmux
 
 for tool in tmux telnet; do
     if ! command -v "$tool" >/dev/null; then

@@ -6,16 +6,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-fail() {
-    echo "FAIL: $*" >&2
-    exit 1
-}
+source tests/scripts/common.sh
 
-status=0
-error=$(scripts/run 9 2>&1) || status=$?
-[ "$status" = 2 ] || fail "scripts/run 9 exited $status, not 2"
-[[ $error == *"no stage '9'"* ]] || fail "scripts/run 9 said: $error"
-echo "ok: scripts/run 9 is refused"
+expect_no_stage scripts/run
 
 out=$(mktemp)
 scripts/run 3 0 >"$out" 2>&1 &
