@@ -8,6 +8,7 @@
 #include <cstring>
 #include <fmt/core.h>
 #include <netinet/in.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <system_error>
 #include <thread>
@@ -119,9 +120,22 @@ Listener::Listener(std::uint16_t port)
 {
 }
 
+// The soft limit on open files up to the hard one: often 1024 up to much
+// more, so a server is not out of descriptors at its 1021st client.
+void raise_file_limit() noexcept
+{
+    rlimit limit{};
+    if (::getrlimit(RLIMIT_NOFILE, &limit) == 0 &&
+        limit.rlim_cur < limit.rlim_max) {
+        limit.rlim_cur = limit.rlim_max;
+        ::setrlimit(RLIMIT_NOFILE, &limit);
+    }
+}
+
 Listener::Listener(int argc, char* argv[])
     : Listener(port_from_args(argc, argv))
 {
+    raise_file_limit();
     log("{}: listening on port {}", program_name(argv[0]), port_);
 }
 

@@ -28,7 +28,9 @@ public:
     // where there is no IPv6). Throws std::system_error if it cannot.
     explicit Listener(std::uint16_t port);
     // Listens on the port given on the command line and says so on stdout:
-    // "chatserver3: listening on port 8888".
+    // "chatserver3: listening on port 8888". A server with a thread per
+    // client needs a descriptor per client too: this also raises the
+    // process's limit on open files (RLIMIT_NOFILE) as far as it may go.
     Listener(int argc, char* argv[]);
 
     std::uint16_t port() const noexcept { return port_; }

@@ -391,4 +391,25 @@ TEST_P(ConcurrentStage, RunningOutOfFileDescriptorsIsWaitedOut)
     EXPECT_TRUE(server.running());
 }
 
+TEST(Listener, RaisesTheLimitOnOpenFilesAsFarAsItMayGo)
+{
+    test::Process p({"/bin/sh", "-c",
+                     "ulimit -S -n 64 && exec \"$0\" 0",  // soft limit only
+                     test::stage_path("chatserver5")});
+    ASSERT_TRUE(p.wait_for_line([](const std::string& line) {
+        return line.find("listening on port") != std::string::npos;
+    }));
+    std::ifstream limits("/proc/" + std::to_string(p.pid()) + "/limits");
+    std::string line;
+    while (std::getline(limits, line) && line.rfind("Max open files", 0) != 0) {
+    }
+    std::istringstream fields(
+        line.substr(std::string("Max open files").size()));
+    std::string soft;
+    std::string hard;
+    fields >> soft >> hard;
+    EXPECT_EQ(soft, hard) << line;
+    EXPECT_NE(soft, "64");
+}
+
 }  // namespace
