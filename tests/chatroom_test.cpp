@@ -259,9 +259,10 @@ TEST_F(ChatRoom, OneClientThatNeverReadsCannotStallTheRoom)
         saw_lazy_leave = saw_lazy_leave || *line == "LEFT lazy";
         received += *line == text;
     }
-    // Never stalled: not even for the 5 s after which lazy would be cut off
-    // for taking nothing. (Stage 5 stalls here until lazy goes.)
-    EXPECT_LT(longest_wait.count(), 2500) << "ms without a line";
+    // Never stalled for the 5 s after which lazy would be cut off for
+    // taking nothing (stage 5 stalls here until lazy goes); 4 s leaves room
+    // for a busy machine.
+    EXPECT_LT(longest_wait.count(), 4000) << "ms without a line";
     chatter.join();
     talker_reads.join();
     EXPECT_FALSE(talker_cut_off);

@@ -219,20 +219,17 @@ TEST(Stage5, OneClientThatNeverReadsFreezesTheRoom)
     for (Client* c : {&lazy, &talker, &reader})
         ASSERT_TRUE(server.saw_connected(c->address()));
     constexpr int count = 20000;  // 8 MB: more than lazy's buffers hold
-    std::atomic<bool> all_sent{false};
     std::thread chatter([&] {
         try {
             for (int i = 0; i < count; ++i)
                 talker.send_line(std::string(400, 'x'));
         } catch (const std::runtime_error&) {
         }
-        all_sent = true;
     });
     int received = 0;
     while (reader.read_line(test::milliseconds(1500)))  // until it stops
         ++received;
     EXPECT_LT(received, count) << "the room never froze";
-    EXPECT_FALSE(all_sent) << "the talker was not held up";
     lazy.reset();  // the stuck write fails, the lock is released...
     while (received < count && reader.read_line())
         ++received;

@@ -37,6 +37,19 @@ protected:
         std::optional<Client> hearer;
         std::string prefix;
 
+        Conversation(Conversation&&) = default;
+        // Its clients leave one at a time: two leaving at once would be
+        // stage 4's race, which the tests of other things must not meet.
+        ~Conversation()
+        {
+            for (Client* c : {&speaker, hearer ? &*hearer : nullptr})
+                if (c != nullptr && c->fd() >= 0) {
+                    std::string address = c->address();
+                    c->close();
+                    server.saw_disconnected(address);
+                }
+        }
+
         std::optional<std::string> heard()
         {
             auto line = (hearer ? *hearer : speaker).read_line();
