@@ -1,0 +1,300 @@
+// baseline_server: the benchmark's yardstick, a single-threaded epoll
+// broadcast server (not a stage: no thread per client, nothing to diff).
+// Each line a client sends goes to every other client as "ADDR: line\r\n",
+// as in chatserver5; with --echo, each line goes back to its sender only,
+// as in chatserver3. Every client has an output buffer; whatever one read
+// brought in goes out in one write per recipient, and a socket that is full
+// is watched for EPOLLOUT. A client more than 1 MiB behind is cut off.
+// Usage: baseline_server [--echo] [port]   (loopback only; port 0: any)
+#include "listener.hpp"
+#include "log.hpp"
+
+#include <arpa/inet.h>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <string>
+#include <string_view>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <system_error>
+#include <unistd.h>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+namespace {
+
+constexpr std::size_t max_line = 4096;        // as net::LineReader's default
+constexpr std::size_t out_limit = 1 << 20;    // then a client is cut off
+constexpr std::size_t read_chunk = 64 << 10;  // one read takes up to this
+
+[[noreturn]] void throw_errno(const std::string& what)
+{
+    throw std::system_error(errno, std::generic_category(), what);
+}
+
+struct Client {
+    int fd = -1;
+    std::string peer;
+    std::string in;   // received, not yet a whole line
+    std::string out;  // to send; out_sent bytes of it are gone already
+    std::size_t out_sent = 0;
+    bool watching_out = false;  // EPOLLOUT registered
+    bool closing = false;
+};
+
+class Server {
+public:
+    Server(std::uint16_t port, bool echo) : echo_(echo)
+    {
+        listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+        if (listen_fd_ < 0)
+            throw_errno("socket");
+        int on = 1;
+        setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+        sockaddr_in address{};
+        address.sin_family = AF_INET;
+        address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        address.sin_port = htons(port);
+        socklen_t length = sizeof address;
+        if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&address), length) <
+                0 ||
+            ::listen(listen_fd_, SOMAXCONN) < 0 ||
+            ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&address),
+                          &length) < 0)
+            throw_errno(fmt::format("cannot listen on port {}", port));
+        port_ = ntohs(address.sin_port);
+        epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
+        if (epoll_fd_ < 0)
+            throw_errno("epoll_create1");
+        watch(listen_fd_, EPOLLIN, EPOLL_CTL_ADD);
+    }
+
+    std::uint16_t port() const noexcept { return port_; }
+
+    void run()
+    {
+        std::vector<epoll_event> events(1024);
+        for (;;) {
+            int timeout = accept_paused_ ? 100 : -1;
+            int n = ::epoll_wait(epoll_fd_, events.data(),
+                                 static_cast<int>(events.size()), timeout);
+            if (n < 0 && errno != EINTR)
+                throw_errno("epoll_wait");
+            if (accept_paused_ &&
+                std::chrono::steady_clock::now() >= accept_resume_) {
+                accept_paused_ = false;  // descriptors may have freed up
+                watch(listen_fd_, EPOLLIN, EPOLL_CTL_MOD);
+            }
+            for (int i = 0; i < n; ++i) {
+                int fd = events[i].data.fd;
+                if (fd == listen_fd_) {
+                    accept_all();
+                    continue;
+                }
+                auto found = clients_.find(fd);
+                if (found == clients_.end())
+                    continue;  // closed earlier in this round
+                if (events[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR))
+                    read_from(found->second);
+                if (events[i].events & EPOLLOUT)
+                    dirty_.insert(fd);
+            }
+            flush_dirty();  // one write per client for all of this round
+        }
+    }
+
+private:
+    void watch(int fd, std::uint32_t what, int op)
+    {
+        epoll_event event{};
+        event.events = what;
+        event.data.fd = fd;
+        if (::epoll_ctl(epoll_fd_, op, fd, &event) < 0)
+            throw_errno("epoll_ctl");
+    }
+
+    void accept_all()
+    {
+        for (int i = 0; i < 1024; ++i) {  // bounded: others get a turn
+            sockaddr_in address{};
+            socklen_t length = sizeof address;
+            int fd =
+                ::accept4(listen_fd_, reinterpret_cast<sockaddr*>(&address),
+                          &length, SOCK_NONBLOCK | SOCK_CLOEXEC);
+            if (fd < 0) {
+                if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+                    errno == ENOMEM) {  // back off for 100 ms, then retry
+                    accept_paused_ = true;
+                    accept_resume_ = std::chrono::steady_clock::now() +
+                                     std::chrono::milliseconds(100);
+                    watch(listen_fd_, 0, EPOLL_CTL_MOD);
+                }
+                return;  // EAGAIN: nobody else waiting; others: try later
+            }
+            char text[INET_ADDRSTRLEN] = "?";
+            inet_ntop(AF_INET, &address.sin_addr, text, sizeof text);
+            Client& client = clients_[fd];
+            client.fd = fd;
+            client.peer = fmt::format("{}:{}", text, ntohs(address.sin_port));
+            watch(fd, EPOLLIN, EPOLL_CTL_ADD);
+        }
+    }
+
+    void read_from(Client& client)
+    {
+        char chunk[read_chunk];
+        ssize_t n = ::read(client.fd, chunk, sizeof chunk);
+        if (n < 0 && (errno == EAGAIN || errno == EINTR))
+            return;
+        if (n <= 0) {
+            close_client(client.fd);
+            return;
+        }
+        client.in.append(chunk, static_cast<std::size_t>(n));
+        std::string batch;  // every whole line of this read, framed
+        std::size_t start = 0;
+        bool goodbye = false;
+        for (;;) {
+            std::size_t end = client.in.find('\n', start);
+            if (end == std::string::npos) {
+                if (client.in.size() - start > max_line) {  // cut, as stages
+                    end = start + max_line;
+                } else {
+                    break;
+                }
+            }
+            std::size_t next = end < client.in.size() && client.in[end] == '\n'
+                                   ? end + 1
+                                   : end;
+            std::size_t length = end - start;
+            if (length > 0 && client.in[end - 1] == '\r' && next > end)
+                --length;
+            std::string_view line(client.in.data() + start, length);
+            start = next;
+            if (line.empty()) {  // blank line: goodbye
+                goodbye = true;
+                break;
+            }
+            if (!echo_)
+                batch.append(client.peer).append(": ");
+            batch.append(line).append("\r\n");
+        }
+        client.in.erase(0, start);
+        int sender = client.fd;
+        if (echo_) {
+            queue(client, batch);
+        } else if (!batch.empty()) {
+            for (auto& [fd, other] : clients_)
+                if (fd != sender)
+                    queue(other, batch);
+        }
+        if (goodbye)
+            close_client(sender);
+    }
+
+    void queue(Client& client, std::string_view bytes)
+    {
+        if (bytes.empty() || client.closing)
+            return;
+        if (client.out.size() - client.out_sent + bytes.size() > out_limit) {
+            client.closing = true;  // too far behind: cut off
+            dirty_.insert(client.fd);
+            return;
+        }
+        client.out.append(bytes);
+        dirty_.insert(client.fd);
+    }
+
+    void flush_dirty()
+    {
+        std::vector<int> dirty(dirty_.begin(), dirty_.end());
+        dirty_.clear();
+        for (int fd : dirty) {
+            auto found = clients_.find(fd);
+            if (found != clients_.end())
+                flush(found->second);
+        }
+    }
+
+    void flush(Client& client)
+    {
+        if (client.closing) {
+            close_client(client.fd);
+            return;
+        }
+        while (client.out_sent < client.out.size()) {
+            ssize_t n = ::send(client.fd, client.out.data() + client.out_sent,
+                               client.out.size() - client.out_sent,
+                               MSG_NOSIGNAL | MSG_DONTWAIT);
+            if (n > 0) {
+                client.out_sent += static_cast<std::size_t>(n);
+            } else if (n < 0 && errno == EINTR) {
+                continue;
+            } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+                break;
+            } else {
+                close_client(client.fd);  // the peer is gone
+                return;
+            }
+        }
+        bool pending = client.out_sent < client.out.size();
+        if (!pending) {
+            client.out.clear();
+            client.out_sent = 0;
+        } else if (client.out_sent > out_limit) {
+            client.out.erase(0, client.out_sent);  // keep the buffer small
+            client.out_sent = 0;
+        }
+        if (pending != client.watching_out) {
+            client.watching_out = pending;
+            watch(client.fd, pending ? EPOLLIN | EPOLLOUT : EPOLLIN,
+                  EPOLL_CTL_MOD);
+        }
+    }
+
+    void close_client(int fd)
+    {
+        ::close(fd);  // also takes it out of the epoll set
+        clients_.erase(fd);
+        dirty_.erase(fd);
+    }
+
+    bool echo_;
+    int listen_fd_ = -1;
+    int epoll_fd_ = -1;
+    std::uint16_t port_ = 0;
+    bool accept_paused_ = false;
+    std::chrono::steady_clock::time_point accept_resume_;
+    std::unordered_map<int, Client> clients_;
+    std::unordered_set<int> dirty_;  // clients with something to send
+};
+
+}  // namespace
+
+int main(int argc, char* argv[])
+{
+    try {
+        bool echo = argc > 1 && std::strcmp(argv[1], "--echo") == 0;
+        if (echo) {  // drop the flag, keep argv[0] for the messages
+            argv[1] = argv[0];
+            --argc;
+            ++argv;
+        }
+        rlimit limit{};
+        if (::getrlimit(RLIMIT_NOFILE, &limit) == 0) {
+            limit.rlim_cur = limit.rlim_max;  // as many clients as allowed
+            ::setrlimit(RLIMIT_NOFILE, &limit);
+        }
+        Server server(net::port_from_args(argc, argv), echo);
+        net::log("{}: listening on port {}", net::program_name(argv[0]),
+                 server.port());
+        server.run();
+    } catch (const std::exception& e) {
+        return net::fail(argv[0], e);
+    }
+}

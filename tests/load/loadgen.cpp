@@ -1,0 +1,604 @@
+// loadgen: the benchmark's load generator. One thread, epoll, non-blocking
+// sockets, to 127.0.0.1 only. It plays one scenario against one server and
+// prints the figures as one JSON object on stdout (scripts/bench makes the
+// table). Every loop is bounded in count and in time (--timeout).
+//
+// Usage: loadgen --port P --scenario fanout|storm|capacity|slow
+//                [--mode broadcast|echo|chatroom] [--clients N]
+//                [--senders S] [--lines L] [--size B] [--rate R]
+//                [--pid PID] [--threads-per-client K] [--timeout SEC]
+//   fanout:   N clients; S of them send L lines of B bytes (at R lines/s
+//             each, or as fast as the server takes them when R is 0);
+//             lines/s delivered, latency send to receipt, lines lost.
+//   slow:     fanout plus one more client that never reads.
+//   storm:    N clients connect at once, then one broadcast: how many get it.
+//   capacity: N clients connect (500 at a time) and idle, then one
+//             broadcast: how many get it; the server's RSS and threads.
+//   --pid: the server's pid, for /proc/PID/status (VmRSS, Threads);
+//   --threads-per-client: what the server starts per client (stages 1, the
+//             chat room 2, the baseline 0), to know when all have joined.
+#include <algorithm>
+#include <arpa/inet.h>
+#include <cerrno>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fmt/core.h>
+#include <fstream>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <vector>
+
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+enum class Mode { broadcast, echo, chatroom };
+
+struct Options {
+    std::uint16_t port = 0;
+    std::string scenario = "fanout";
+    Mode mode = Mode::broadcast;
+    std::string mode_name = "broadcast";
+    int clients = 100;
+    int senders = 10;
+    int lines = 5000;
+    int size = 100;
+    double rate = 0;  // lines per second per sender; 0: as fast as possible
+    int pid = 0;
+    int threads_per_client = 1;
+    double timeout = 120;
+};
+
+struct Conn {
+    int fd = -1;
+    bool connected = false;
+    bool failed = false;
+    bool reads = true;     // false: the slow consumer, which never reads
+    bool blocked = false;  // a sender whose socket is full: EPOLLOUT
+    bool joined = false;   // chat room: saw its own NEW
+    bool got_probe = false;
+    int sender = -1;  // 0..S-1 for senders
+    int sent = 0;     // lines generated so far
+    std::string name;
+    std::string in;
+    std::string out;
+    std::size_t out_sent = 0;
+};
+
+std::int64_t now_ns()
+{
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(
+               clock_type::now().time_since_epoch())
+        .count();
+}
+
+// VmRSS (KiB) and Threads of a process, from /proc/PID/status.
+struct ProcStatus {
+    long rss_kib = -1;
+    long threads = -1;
+};
+
+ProcStatus read_status(int pid)
+{
+    ProcStatus status;
+    if (pid <= 0)
+        return status;
+    std::ifstream file(fmt::format("/proc/{}/status", pid));
+    std::string key;
+    for (int i = 0; i < 100 && file >> key; ++i) {  // ~60 lines in all
+        if (key == "VmRSS:")
+            file >> status.rss_kib;
+        else if (key == "Threads:")
+            file >> status.threads;
+        std::string rest;
+        std::getline(file, rest);
+    }
+    return status;
+}
+
+class LoadGen {
+public:
+    explicit LoadGen(const Options& options) : o_(options)
+    {
+        epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
+        if (epoll_fd_ < 0)
+            throw std::runtime_error("epoll_create1 failed");
+        deadline_ = clock_type::now() +
+                    milliseconds(static_cast<long>(o_.timeout * 1000));
+    }
+
+    ~LoadGen()
+    {
+        for (Conn& c : conns_)
+            if (c.fd >= 0)
+                ::close(c.fd);
+        ::close(epoll_fd_);
+    }
+    LoadGen(const LoadGen&) = delete;
+    LoadGen& operator=(const LoadGen&) = delete;
+
+    std::string run()
+    {
+        ProcStatus before = read_status(o_.pid);
+        bool slow = o_.scenario == "slow";
+        bool fan = o_.scenario == "fanout" || slow;
+        int total = o_.clients + (slow ? 1 : 0);
+        int in_flight = o_.scenario == "capacity" ? 500 : total;
+        connect_all(total, in_flight);
+        if (slow) {
+            conns_.back().reads = false;  // joins, then never reads
+            if (conns_.back().connected)
+                watch(conns_.back(), EPOLL_CTL_MOD);
+        }
+        settle();
+        ProcStatus after = read_status(o_.pid);
+        std::string result = fmt::format(
+            R"("scenario": "{}", "mode": "{}", "clients": {}, )"
+            R"("connected": {}, "connect_seconds": {:.3f}, )",
+            o_.scenario, o_.mode_name, total, connected_, connect_seconds_);
+        if (fan) {
+            result += fan_out();
+        } else {
+            result += probe();
+        }
+        long per_conn = -1;
+        if (before.rss_kib >= 0 && after.rss_kib >= 0 && connected_ > 0)
+            per_conn = (after.rss_kib - before.rss_kib) * 1024 / connected_;
+        result += fmt::format(
+            R"(, "rss_kib_before": {}, "rss_kib": {}, )"
+            R"("rss_bytes_per_conn": {}, "threads": {}, "errors": {})",
+            before.rss_kib, after.rss_kib, per_conn, after.threads, errors_);
+        return "{" + result + "}";
+    }
+
+private:
+    bool out_of_time() const { return clock_type::now() >= deadline_; }
+
+    void watch(Conn& c, int op)
+    {
+        epoll_event event{};
+        event.events = (c.reads ? EPOLLIN : 0u) |
+                       (!c.connected || c.blocked ? EPOLLOUT : 0u);
+        event.data.u32 = static_cast<std::uint32_t>(&c - conns_.data());
+        if (::epoll_ctl(epoll_fd_, op, c.fd, &event) < 0)
+            ++errors_;
+    }
+
+    // Opens `total` connections, at most `in_flight` unfinished at a time.
+    void connect_all(int total, int in_flight)
+    {
+        auto start = clock_type::now();
+        conns_.resize(static_cast<std::size_t>(total));
+        sockaddr_in address{};
+        address.sin_family = AF_INET;
+        address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        address.sin_port = htons(o_.port);
+        int opened = 0;
+        int pending = 0;
+        for (int round = 0; round < 1000000 && !out_of_time(); ++round) {
+            while (opened < total && pending < in_flight) {
+                Conn& c = conns_[static_cast<std::size_t>(opened)];
+                c.name = fmt::format("c{}", opened);
+                ++opened;
+                c.fd = ::socket(AF_INET,
+                                SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+                if (c.fd < 0) {
+                    c.failed = true;
+                    ++errors_;
+                    continue;
+                }
+                int r = ::connect(c.fd, reinterpret_cast<sockaddr*>(&address),
+                                  sizeof address);
+                if (r < 0 && errno != EINPROGRESS) {
+                    c.failed = true;
+                    ++errors_;
+                    continue;
+                }
+                ++pending;
+                watch(c, EPOLL_CTL_ADD);
+            }
+            if (pending == 0 && opened == total)
+                break;
+            pending -= pump(10);
+        }
+        connect_seconds_ = seconds_since(start);
+    }
+
+    static double seconds_since(clock_type::time_point start)
+    {
+        return std::chrono::duration<double>(clock_type::now() - start).count();
+    }
+
+    // Waits until the server has a thread for each client (and, in the
+    // chat room, each has joined), then a little more, all bounded.
+    void settle()
+    {
+        auto limit = clock_type::now() + milliseconds(30000);
+        long want = 1 + static_cast<long>(o_.threads_per_client) * connected_;
+        for (int i = 0; i < 100000 && clock_type::now() < limit; ++i) {
+            pump(20);
+            if (out_of_time())
+                return;
+            bool threads_ok = o_.pid <= 0 || o_.threads_per_client == 0;
+            if (!threads_ok) {
+                ProcStatus status = read_status(o_.pid);
+                threads_ok = status.threads < 0 || status.threads >= want;
+            }
+            bool joined_ok = true;
+            if (o_.mode == Mode::chatroom)
+                for (const Conn& c : conns_)
+                    if (c.connected && c.reads && !c.joined)
+                        joined_ok = false;
+            if (threads_ok && joined_ok)
+                break;
+        }
+        auto extra = clock_type::now() + milliseconds(300);
+        for (int i = 0; i < 1000 && clock_type::now() < extra; ++i)
+            pump(20);
+    }
+
+    std::string payload_prefix() const
+    {
+        return o_.mode == Mode::chatroom ? "MESSAGE " : "";
+    }
+
+    // One line from conns_[0], then: how many of the others get it.
+    std::string probe()
+    {
+        Conn& from = conns_.front();
+        auto start = clock_type::now();
+        if (from.connected) {
+            from.out = payload_prefix() + "#P probe\n";
+            flush(from);
+        }
+        int want = 0;
+        for (std::size_t i = 1; i < conns_.size(); ++i)
+            want += conns_[i].connected && conns_[i].reads ? 1 : 0;
+        auto limit = clock_type::now() + milliseconds(20000);
+        auto last_progress = clock_type::now();
+        int reached = 0;
+        for (int i = 0; i < 1000000 && clock_type::now() < limit; ++i) {
+            if (out_of_time())
+                break;
+            pump(20);
+            int now_reached = 0;
+            for (std::size_t k = 1; k < conns_.size(); ++k)
+                now_reached += conns_[k].got_probe ? 1 : 0;
+            if (now_reached != reached)
+                last_progress = clock_type::now();
+            reached = now_reached;
+            if (reached >= want ||
+                clock_type::now() - last_progress > milliseconds(5000))
+                break;
+        }
+        return fmt::format(R"("reached": {}, "reach_of": {}, )"
+                           R"("probe_seconds": {:.3f})",
+                           reached, want, seconds_since(start));
+    }
+
+    // Senders send; everyone counts what arrives, and how late.
+    std::string fan_out()
+    {
+        int readers = 0;
+        for (const Conn& c : conns_)
+            readers += c.connected && c.reads ? 1 : 0;
+        int senders = 0;
+        for (std::size_t i = 0; i < conns_.size() && senders < o_.senders; ++i)
+            if (conns_[i].connected && conns_[i].reads)
+                conns_[i].sender = senders++;
+        long per_line = o_.mode == Mode::echo       ? 1
+                        : o_.mode == Mode::chatroom ? readers
+                                                    : readers - 1;
+        long expected = static_cast<long>(senders) * o_.lines * per_line;
+        latencies_.reserve(
+            static_cast<std::size_t>(std::min<long>(expected, 20'000'000)));
+        start_ns_ = now_ns();
+        auto start = clock_type::now();
+        auto last_progress = start;
+        auto last_receipt = start;
+        long seen = 0;
+        bool stalled = false;
+        for (long i = 0; i < 100'000'000; ++i) {
+            if (out_of_time()) {
+                stalled = true;
+                break;
+            }
+            bool more = feed_senders();
+            pump(more ? 0 : o_.rate > 0 ? 2 : 50);
+            if (received_ != seen) {
+                seen = received_;
+                last_progress = last_receipt = clock_type::now();
+            }
+            if (received_ >= expected)
+                break;
+            if (clock_type::now() - last_progress > milliseconds(3000)) {
+                stalled = true;  // nothing arrived for 3 s: give up
+                break;
+            }
+        }
+        double seconds =
+            std::chrono::duration<double>(
+                (stalled ? clock_type::now() : last_receipt) - start)
+                .count();
+        auto percentile = [&](double p) -> double {
+            if (latencies_.empty())
+                return -1;
+            auto k = static_cast<std::size_t>(
+                p * static_cast<double>(latencies_.size() - 1));
+            std::nth_element(latencies_.begin(),
+                             latencies_.begin() + static_cast<long>(k),
+                             latencies_.end());
+            return latencies_[k] / 1000.0;
+        };
+        double p50 = percentile(0.5);
+        double p99 = percentile(0.99);
+        double max = latencies_.empty() ? -1
+                                        : *std::max_element(latencies_.begin(),
+                                                            latencies_.end()) /
+                                              1000.0;
+        return fmt::format(
+            R"("senders": {}, "lines": {}, "size": {}, "rate": {}, )"
+            R"("expected": {}, "received": {}, "lost": {}, )"
+            R"("seconds": {:.3f}, "lines_per_s": {:.0f}, "stalled": {}, )"
+            R"("p50_ms": {:.3f}, "p99_ms": {:.3f}, "max_ms": {:.3f})",
+            senders, o_.lines, o_.size, o_.rate, expected, received_,
+            expected - received_, seconds,
+            seconds > 0 ? static_cast<double>(received_) / seconds : 0,
+            stalled ? "true" : "false", p50, p99, max);
+    }
+
+    // Tops up each sender's output with fresh, timestamped lines and sends.
+    // True if a sender could take more at once (so do not wait for events).
+    bool feed_senders()
+    {
+        bool more = false;
+        double elapsed = static_cast<double>(now_ns() - start_ns_) / 1e9;
+        for (Conn& c : conns_) {
+            if (c.sender < 0 || c.blocked || !c.connected)
+                continue;
+            for (int batch = 0; batch < 8 && !c.blocked; ++batch) {
+                int quota = o_.lines;
+                if (o_.rate > 0)
+                    quota = std::min(quota,
+                                     1 + static_cast<int>(elapsed * o_.rate));
+                if (c.out_sent < c.out.size() || c.sent >= quota)
+                    break;
+                c.out.clear();
+                c.out_sent = 0;
+                for (int k = 0; k < 32 && c.sent < quota; ++k, ++c.sent) {
+                    std::string line =
+                        fmt::format("#L {} {} {} ", c.sender, c.sent, now_ns());
+                    line.resize(
+                        static_cast<std::size_t>(std::max<int>(o_.size, 40)),
+                        'x');
+                    c.out.append(payload_prefix()).append(line).append("\n");
+                }
+                flush(c);
+            }
+            if (!c.blocked && c.out_sent == c.out.size() && c.sent < o_.lines &&
+                o_.rate <= 0)
+                more = true;
+        }
+        return more;
+    }
+
+    void flush(Conn& c)
+    {
+        for (int i = 0; i < 64 && c.out_sent < c.out.size(); ++i) {
+            ssize_t n =
+                ::send(c.fd, c.out.data() + c.out_sent,
+                       c.out.size() - c.out_sent, MSG_NOSIGNAL | MSG_DONTWAIT);
+            if (n > 0) {
+                c.out_sent += static_cast<std::size_t>(n);
+            } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+                c.blocked = true;
+                watch(c, EPOLL_CTL_MOD);
+                return;
+            } else if (!(n < 0 && errno == EINTR)) {
+                ++errors_;  // the server closed it
+                c.out.clear();
+                c.out_sent = 0;
+                return;
+            }
+        }
+    }
+
+    // One epoll_wait and what it reports. Returns how many connections
+    // finished connecting (or failed to) in it.
+    int pump(int timeout_ms)
+    {
+        epoll_event events[512];
+        int n = ::epoll_wait(epoll_fd_, events, 512, timeout_ms);
+        int finished = 0;
+        for (int i = 0; i < n; ++i) {
+            Conn& c = conns_[events[i].data.u32];
+            if (!c.connected && !c.failed) {
+                int error = 0;
+                socklen_t length = sizeof error;
+                ::getsockopt(c.fd, SOL_SOCKET, SO_ERROR, &error, &length);
+                ++finished;
+                if (error != 0) {
+                    c.failed = true;
+                    ++errors_;
+                    ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, c.fd, nullptr);
+                    continue;
+                }
+                c.connected = true;
+                ++connected_;
+                watch(c, EPOLL_CTL_MOD);
+                if (o_.mode == Mode::chatroom) {
+                    c.out = "ADD " + c.name + "\n";
+                    c.out_sent = 0;
+                    flush(c);
+                }
+                continue;
+            }
+            if ((events[i].events & EPOLLOUT) && c.blocked) {
+                c.blocked = false;
+                watch(c, EPOLL_CTL_MOD);
+                flush(c);
+            }
+            if (events[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR))
+                read_from(c);
+        }
+        return finished;
+    }
+
+    void read_from(Conn& c)
+    {
+        char chunk[65536];
+        ssize_t n = ::read(c.fd, chunk, sizeof chunk);
+        if (n < 0 && (errno == EAGAIN || errno == EINTR))
+            return;
+        if (n <= 0) {  // the server closed it: stop watching
+            ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, c.fd, nullptr);
+            c.reads = false;
+            ++errors_;
+            return;
+        }
+        c.in.append(chunk, static_cast<std::size_t>(n));
+        std::size_t start = 0;
+        for (std::size_t end;
+             (end = c.in.find('\n', start)) != std::string::npos;
+             start = end + 1)
+            on_line(c, std::string_view(c.in).substr(start, end - start));
+        c.in.erase(0, start);
+        if (c.in.size() > 1 << 20)
+            c.in.clear();  // garbage with no line end: not ours
+    }
+
+    void on_line(Conn& c, std::string_view line)
+    {
+        std::size_t at = line.find("#L ");
+        if (at != std::string_view::npos) {
+            std::int64_t sent = 0;
+            int sender = 0;
+            int seq = 0;
+            std::string text(line.substr(at + 3, 60));
+            long long stamp = 0;
+            if (std::sscanf(text.c_str(), "%d %d %lld", &sender, &seq,
+                            &stamp) == 3) {
+                sent = stamp;
+                ++received_;
+                if (latencies_.size() < latencies_.capacity())
+                    latencies_.push_back((now_ns() - sent) / 1000);
+            } else {
+                ++errors_;  // a mangled line
+            }
+            return;
+        }
+        if (line.find("#P probe") != std::string_view::npos) {
+            c.got_probe = true;
+        } else if (o_.mode == Mode::chatroom && !c.joined &&
+                   line.substr(0, 4) == "NEW ") {
+            std::string_view who = line.substr(4);
+            if (!who.empty() && who.back() == '\r')
+                who.remove_suffix(1);
+            c.joined = who == c.name;
+        }
+    }
+
+    Options o_;
+    int epoll_fd_ = -1;
+    clock_type::time_point deadline_;
+    std::vector<Conn> conns_;
+    int connected_ = 0;
+    double connect_seconds_ = 0;
+    long errors_ = 0;
+    long received_ = 0;
+    std::int64_t start_ns_ = 0;
+    std::vector<std::int64_t> latencies_;  // microseconds
+};
+
+Options parse(int argc, char* argv[])
+{
+    Options o;
+    for (int i = 1; i + 1 < argc; i += 2) {
+        std::string key = argv[i];
+        std::string value = argv[i + 1];
+        if (key == "--port")
+            o.port = static_cast<std::uint16_t>(std::stoi(value));
+        else if (key == "--scenario")
+            o.scenario = value;
+        else if (key == "--mode")
+            o.mode_name = value;
+        else if (key == "--clients")
+            o.clients = std::stoi(value);
+        else if (key == "--senders")
+            o.senders = std::stoi(value);
+        else if (key == "--lines")
+            o.lines = std::stoi(value);
+        else if (key == "--size")
+            o.size = std::stoi(value);
+        else if (key == "--rate")
+            o.rate = std::stod(value);
+        else if (key == "--pid")
+            o.pid = std::stoi(value);
+        else if (key == "--threads-per-client")
+            o.threads_per_client = std::stoi(value);
+        else if (key == "--timeout")
+            o.timeout = std::stod(value);
+        else
+            throw std::invalid_argument("unknown option " + key);
+    }
+    if (argc % 2 == 0)
+        throw std::invalid_argument("every option takes a value");
+    if (o.mode_name == "broadcast")
+        o.mode = Mode::broadcast;
+    else if (o.mode_name == "echo")
+        o.mode = Mode::echo;
+    else if (o.mode_name == "chatroom")
+        o.mode = Mode::chatroom;
+    else
+        throw std::invalid_argument("unknown mode " + o.mode_name);
+    const std::string scenarios = " fanout slow storm capacity ";
+    if (o.port == 0 ||
+        scenarios.find(" " + o.scenario + " ") == std::string::npos)
+        throw std::invalid_argument("need --port and a known --scenario");
+    if (o.clients < 2 || o.clients > 100000 || o.senders < 1 ||
+        o.senders > o.clients || o.lines < 0 || o.size < 40 || o.size > 4000 ||
+        o.timeout <= 0)
+        throw std::invalid_argument("counts out of range");
+    return o;
+}
+
+}  // namespace
+
+int main(int argc, char* argv[])
+{
+    try {
+        Options options = parse(argc, argv);
+        rlimit limit{};
+        if (::getrlimit(RLIMIT_NOFILE, &limit) == 0) {
+            limit.rlim_cur = limit.rlim_max;  // as many sockets as allowed
+            ::setrlimit(RLIMIT_NOFILE, &limit);
+        }
+        if (static_cast<rlim_t>(options.clients) + 16 > limit.rlim_cur)
+            throw std::runtime_error(
+                fmt::format("{} clients need more descriptors than the "
+                            "hard limit ({}) allows",
+                            options.clients, limit.rlim_max));
+        LoadGen generator(options);
+        std::string result = generator.run();
+        std::fwrite(result.data(), 1, result.size(), stdout);
+        std::fputc('\n', stdout);
+        return 0;
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "loadgen: %s\n", e.what());
+        std::fprintf(stderr, "usage: loadgen --port P --scenario "
+                             "fanout|storm|capacity|slow [options]\n");
+        return 2;
+    }
+}
