@@ -3,13 +3,14 @@
 // prints the figures as one JSON object on stdout (scripts/bench makes the
 // table). Every loop is bounded in count and in time (--timeout).
 //
-// Usage: loadgen --port P --scenario fanout|storm|capacity|slow
+// Usage: loadgen --port P --scenario fanout|paced|slow|storm|capacity
 //                [--mode broadcast|echo|chatroom] [--clients N]
 //                [--senders S] [--lines L] [--size B] [--rate R]
 //                [--pid PID] [--threads-per-client K] [--timeout SEC]
 //   fanout:   N clients; S of them send L lines of B bytes (at R lines/s
 //             each, or as fast as the server takes them when R is 0);
 //             lines/s delivered, latency send to receipt, lines lost.
+//   paced:    fanout at a moderate --rate (scripts/bench: 100 lines/s).
 //   slow:     fanout plus one more client that never reads.
 //   storm:    N clients connect at once, then one broadcast: how many get it.
 //   capacity: N clients connect (500 at a time) and idle, then one
@@ -133,7 +134,7 @@ public:
     {
         ProcStatus before = read_status(o_.pid);
         bool slow = o_.scenario == "slow";
-        bool fan = o_.scenario == "fanout" || slow;
+        bool fan = o_.scenario == "fanout" || o_.scenario == "paced" || slow;
         int total = o_.clients + (slow ? 1 : 0);
         int in_flight = o_.scenario == "capacity" ? 500 : total;
         connect_all(total, in_flight);
@@ -261,6 +262,7 @@ private:
         auto start = clock_type::now();
         if (from.connected) {
             from.out = payload_prefix() + "#P probe\n";
+            from.out_sent = 0;
             flush(from);
         }
         int want = 0;
@@ -563,7 +565,7 @@ Options parse(int argc, char* argv[])
         o.mode = Mode::chatroom;
     else
         throw std::invalid_argument("unknown mode " + o.mode_name);
-    const std::string scenarios = " fanout slow storm capacity ";
+    const std::string scenarios = " fanout paced slow storm capacity ";
     if (o.port == 0 ||
         scenarios.find(" " + o.scenario + " ") == std::string::npos)
         throw std::invalid_argument("need --port and a known --scenario");
@@ -598,7 +600,7 @@ int main(int argc, char* argv[])
     } catch (const std::exception& e) {
         std::fprintf(stderr, "loadgen: %s\n", e.what());
         std::fprintf(stderr, "usage: loadgen --port P --scenario "
-                             "fanout|storm|capacity|slow [options]\n");
+                             "fanout|paced|slow|storm|capacity [options]\n");
         return 2;
     }
 }
