@@ -147,8 +147,9 @@ public:
         ProcStatus after = read_status(o_.pid);
         std::string result = fmt::format(
             R"("scenario": "{}", "mode": "{}", "clients": {}, )"
-            R"("connected": {}, "connect_seconds": {:.3f}, )",
-            o_.scenario, o_.mode_name, total, connected_, connect_seconds_);
+            R"("connected": {}, "joined": {}, "connect_seconds": {:.3f}, )",
+            o_.scenario, o_.mode_name, total, connected_, joined_,
+            connect_seconds_);
         if (fan) {
             result += fan_out();
         } else {
@@ -238,10 +239,13 @@ private:
                 threads_ok = status.threads < 0 || status.threads >= want;
             }
             bool joined_ok = true;
-            if (o_.mode == Mode::chatroom)
-                for (const Conn& c : conns_)
-                    if (c.connected && c.reads && !c.joined)
-                        joined_ok = false;
+            joined_ = 0;
+            for (const Conn& c : conns_) {
+                joined_ += c.joined ? 1 : 0;
+                if (o_.mode == Mode::chatroom && c.connected && c.reads &&
+                    !c.joined)
+                    joined_ok = false;
+            }
             if (threads_ok && joined_ok)
                 break;
         }
@@ -517,6 +521,7 @@ private:
     clock_type::time_point deadline_;
     std::vector<Conn> conns_;
     int connected_ = 0;
+    int joined_ = 0;  // chat room: clients that saw their own NEW
     double connect_seconds_ = 0;
     long errors_ = 0;
     long received_ = 0;
