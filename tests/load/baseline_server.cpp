@@ -4,7 +4,10 @@
 // as in chatserver5; with --echo, each line goes back to its sender only,
 // as in chatserver3. Every client has an output buffer; whatever one read
 // brought in goes out in one write per recipient, and a socket that is full
-// is watched for EPOLLOUT. A client more than 1 MiB behind is cut off.
+// is watched for EPOLLOUT. Back-pressure: while a client is more than
+// 256 KiB behind, the server stops reading from whoever sent to it, as
+// stage 5's blocking write does; a client that takes no byte for 5 s (or
+// falls 4 MiB behind) is cut off, as in the chat room.
 // Usage: baseline_server [--echo] [port]   (loopback only; port 0: any)
 #include "listener.hpp"
 #include "log.hpp"
@@ -28,9 +31,11 @@
 
 namespace {
 
-constexpr std::size_t max_line = 4096;        // as net::LineReader's default
-constexpr std::size_t out_limit = 1 << 20;    // then a client is cut off
-constexpr std::size_t read_chunk = 64 << 10;  // one read takes up to this
+constexpr std::size_t max_line = 4096;          // as net::LineReader's default
+constexpr std::size_t high_water = 256 << 10;   // then senders wait
+constexpr std::size_t out_limit = 4 << 20;      // then a client is cut off
+constexpr std::chrono::seconds stall_limit{5};  // ...or if it takes nothing
+constexpr std::size_t read_chunk = 64 << 10;    // one read takes up to this
 
 [[noreturn]] void throw_errno(const std::string& what)
 {
@@ -43,8 +48,12 @@ struct Client {
     std::string in;   // received, not yet a whole line
     std::string out;  // to send; out_sent bytes of it are gone already
     std::size_t out_sent = 0;
-    bool watching_out = false;  // EPOLLOUT registered
+    std::uint32_t watching = 0;  // the events registered with epoll
+    bool reading = true;         // false while paused by back-pressure
     bool closing = false;
+    std::chrono::steady_clock::time_point progress;  // last byte it took
+
+    std::size_t pending() const { return out.size() - out_sent; }
 };
 
 class Server {
@@ -80,7 +89,7 @@ public:
     {
         std::vector<epoll_event> events(1024);
         for (;;) {
-            int timeout = accept_paused_ ? 100 : -1;
+            int timeout = accept_paused_ ? 100 : behind_.empty() ? -1 : 500;
             int n = ::epoll_wait(epoll_fd_, events.data(),
                                  static_cast<int>(events.size()), timeout);
             if (n < 0 && errno != EINTR)
@@ -105,6 +114,9 @@ public:
                     dirty_.insert(fd);
             }
             flush_dirty();  // one write per client for all of this round
+            cut_off_stalled();
+            if (behind_.empty())
+                resume_senders();
         }
     }
 
@@ -141,6 +153,7 @@ private:
             Client& client = clients_[fd];
             client.fd = fd;
             client.peer = fmt::format("{}:{}", text, ntohs(address.sin_port));
+            client.watching = EPOLLIN;
             watch(fd, EPOLLIN, EPOLL_CTL_ADD);
         }
     }
@@ -193,20 +206,65 @@ private:
                 if (fd != sender)
                     queue(other, batch);
         }
-        if (goodbye)
+        if (goodbye) {
             close_client(sender);
+        } else if (!behind_.empty()) {  // someone is far behind: wait
+            client.reading = false;
+            paused_.push_back(sender);
+            update_watch(client);
+        }
+    }
+
+    void update_watch(Client& client)
+    {
+        std::uint32_t want = (client.reading ? EPOLLIN : 0u) |
+                             (client.pending() > 0 ? EPOLLOUT : 0u);
+        if (want != client.watching) {
+            client.watching = want;
+            watch(client.fd, want, EPOLL_CTL_MOD);
+        }
+    }
+
+    void resume_senders()
+    {
+        for (int fd : paused_) {
+            auto found = clients_.find(fd);
+            if (found != clients_.end()) {
+                found->second.reading = true;
+                update_watch(found->second);
+            }
+        }
+        paused_.clear();
+    }
+
+    void cut_off_stalled()
+    {
+        auto now = std::chrono::steady_clock::now();
+        std::vector<int> stalled;
+        for (int fd : behind_) {
+            auto found = clients_.find(fd);
+            if (found != clients_.end() &&
+                now - found->second.progress > stall_limit)
+                stalled.push_back(fd);
+        }
+        for (int fd : stalled)
+            close_client(fd);
     }
 
     void queue(Client& client, std::string_view bytes)
     {
         if (bytes.empty() || client.closing)
             return;
-        if (client.out.size() - client.out_sent + bytes.size() > out_limit) {
+        if (client.pending() + bytes.size() > out_limit) {
             client.closing = true;  // too far behind: cut off
             dirty_.insert(client.fd);
             return;
         }
+        if (client.pending() == 0)
+            client.progress = std::chrono::steady_clock::now();
         client.out.append(bytes);
+        if (client.pending() > high_water)
+            behind_.insert(client.fd);
         dirty_.insert(client.fd);
     }
 
@@ -233,6 +291,7 @@ private:
                                MSG_NOSIGNAL | MSG_DONTWAIT);
             if (n > 0) {
                 client.out_sent += static_cast<std::size_t>(n);
+                client.progress = std::chrono::steady_clock::now();
             } else if (n < 0 && errno == EINTR) {
                 continue;
             } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
@@ -246,15 +305,13 @@ private:
         if (!pending) {
             client.out.clear();
             client.out_sent = 0;
-        } else if (client.out_sent > out_limit) {
+        } else if (client.out_sent > high_water) {
             client.out.erase(0, client.out_sent);  // keep the buffer small
             client.out_sent = 0;
         }
-        if (pending != client.watching_out) {
-            client.watching_out = pending;
-            watch(client.fd, pending ? EPOLLIN | EPOLLOUT : EPOLLIN,
-                  EPOLL_CTL_MOD);
-        }
+        if (client.pending() <= high_water)
+            behind_.erase(client.fd);
+        update_watch(client);
     }
 
     void close_client(int fd)
@@ -262,6 +319,7 @@ private:
         ::close(fd);  // also takes it out of the epoll set
         clients_.erase(fd);
         dirty_.erase(fd);
+        behind_.erase(fd);
     }
 
     bool echo_;
@@ -271,7 +329,9 @@ private:
     bool accept_paused_ = false;
     std::chrono::steady_clock::time_point accept_resume_;
     std::unordered_map<int, Client> clients_;
-    std::unordered_set<int> dirty_;  // clients with something to send
+    std::unordered_set<int> dirty_;   // clients with something to send
+    std::unordered_set<int> behind_;  // clients more than high_water behind
+    std::vector<int> paused_;         // senders not read until none is
 };
 
 }  // namespace

@@ -329,9 +329,9 @@ private:
             }
             if (received_ >= expected)
                 break;
-            if (clock_type::now() - last_progress > milliseconds(3000)) {
-                stalled = true;  // nothing arrived for 3 s: give up
-                break;
+            if (clock_type::now() - last_progress > milliseconds(8000)) {
+                stalled = true;  // nothing for 8 s: longer than a server's
+                break;           // 5 s cut-off of a client that never reads
             }
         }
         double seconds =
