@@ -7,6 +7,7 @@
 //                [--mode broadcast|echo|chatroom] [--clients N]
 //                [--senders S] [--lines L] [--size B] [--rate R]
 //                [--pid PID] [--threads-per-client K] [--timeout SEC]
+//                [--settle SEC]
 //   fanout:   N clients; S of them send L lines of B bytes (at R lines/s
 //             each, or as fast as the server takes them when R is 0);
 //             lines/s delivered, latency send to receipt, lines lost.
@@ -17,7 +18,8 @@
 //             broadcast: how many get it; the server's RSS and threads.
 //   --pid: the server's pid, for /proc/PID/status (VmRSS, Threads);
 //   --threads-per-client: what the server starts per client (stages 1, the
-//             chat room 2, the baseline 0), to know when all have joined.
+//             chat room 2, the baseline 0), to know when all have joined;
+//   --settle: how long to wait for that at most (default 30 s).
 #include <algorithm>
 #include <arpa/inet.h>
 #include <cerrno>
@@ -60,6 +62,7 @@ struct Options {
     int pid = 0;
     int threads_per_client = 1;
     double timeout = 120;
+    double settle = 30;  // at most this long for every client to join
 };
 
 struct Conn {
@@ -147,9 +150,10 @@ public:
         ProcStatus after = read_status(o_.pid);
         std::string result = fmt::format(
             R"("scenario": "{}", "mode": "{}", "clients": {}, )"
-            R"("connected": {}, "joined": {}, "connect_seconds": {:.3f}, )",
+            R"("connected": {}, "joined": {}, "connect_seconds": {:.3f}, )"
+            R"("settle_seconds": {:.3f}, )",
             o_.scenario, o_.mode_name, total, connected_, joined_,
-            connect_seconds_);
+            connect_seconds_, settle_seconds_);
         if (fan) {
             result += fan_out();
         } else {
@@ -227,9 +231,10 @@ private:
     // chat room, each has joined), then a little more, all bounded.
     void settle()
     {
-        auto limit = clock_type::now() + milliseconds(30000);
+        auto start = clock_type::now();
+        auto limit = start + milliseconds(static_cast<long>(o_.settle * 1000));
         long want = 1 + static_cast<long>(o_.threads_per_client) * connected_;
-        for (int i = 0; i < 100000 && clock_type::now() < limit; ++i) {
+        for (long i = 0; i < 100'000'000 && clock_type::now() < limit; ++i) {
             pump(20);
             if (out_of_time())
                 return;
@@ -249,6 +254,7 @@ private:
             if (threads_ok && joined_ok)
                 break;
         }
+        settle_seconds_ = seconds_since(start);
         auto extra = clock_type::now() + milliseconds(300);
         for (int i = 0; i < 1000 && clock_type::now() < extra; ++i)
             pump(20);
@@ -275,7 +281,7 @@ private:
         auto limit = clock_type::now() + milliseconds(20000);
         auto last_progress = clock_type::now();
         int reached = 0;
-        for (int i = 0; i < 1000000 && clock_type::now() < limit; ++i) {
+        for (long i = 0; i < 100'000'000 && clock_type::now() < limit; ++i) {
             if (out_of_time())
                 break;
             pump(20);
@@ -523,6 +529,7 @@ private:
     int connected_ = 0;
     int joined_ = 0;  // chat room: clients that saw their own NEW
     double connect_seconds_ = 0;
+    double settle_seconds_ = 0;
     long errors_ = 0;
     long received_ = 0;
     std::int64_t start_ns_ = 0;
@@ -555,6 +562,8 @@ Options parse(int argc, char* argv[])
             o.pid = std::stoi(value);
         else if (key == "--threads-per-client")
             o.threads_per_client = std::stoi(value);
+        else if (key == "--settle")
+            o.settle = std::stod(value);
         else if (key == "--timeout")
             o.timeout = std::stod(value);
         else
