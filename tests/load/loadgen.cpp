@@ -352,14 +352,15 @@ private:
             std::nth_element(latencies_.begin(),
                              latencies_.begin() + static_cast<long>(k),
                              latencies_.end());
-            return latencies_[k] / 1000.0;
+            return static_cast<double>(latencies_[k]) / 1000.0;  // ms
         };
         double p50 = percentile(0.5);
         double p99 = percentile(0.99);
-        double max = latencies_.empty() ? -1
-                                        : *std::max_element(latencies_.begin(),
-                                                            latencies_.end()) /
-                                              1000.0;
+        double max = -1;
+        if (!latencies_.empty())
+            max = static_cast<double>(
+                      *std::max_element(latencies_.begin(), latencies_.end())) /
+                  1000.0;
         return fmt::format(
             R"("senders": {}, "lines": {}, "size": {}, "rate": {}, )"
             R"("expected": {}, "received": {}, "lost": {}, )"
