@@ -1,8 +1,10 @@
 // libFuzzer target: the chat room's protocol, on anything a client or a
-// server might send. The first byte chooses which side is fuzzed.
+// server might send, in pieces as TCP would cut it. The first byte chooses
+// which side is fuzzed, the second the size of the pieces.
 #include "chatroom_protocol.hpp"
 #include "line_reader.hpp"
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -19,41 +21,53 @@ void check_harmless(std::string_view shown)
             std::abort();
 }
 
+// What the server makes of one line must make sense.
+void check_command(const std::string& line)
+{
+    chat::Command command = chat::parse_command(line);
+    if (command.word.size() > line.size() ||
+        command.argument.size() > line.size())
+        std::abort();
+    std::string name = chat::trim(command.argument);
+    if (chat::name_problem(name).empty() &&
+        (name.empty() || name.size() > chat::max_name))
+        std::abort();  // a bad name accepted
+    check_harmless(chat::harmless(line));
+    chat::Outgoing out = chat::from_keyboard(line);
+    if (out.quit && out.to_server != "QUIT\r\n")
+        std::abort();
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data,
                                       std::size_t size)
 {
-    if (size < 1)
+    if (size < 2)
         return 0;
-    std::string_view bytes(reinterpret_cast<const char*>(data + 1), size - 1);
+    std::string_view bytes(reinterpret_cast<const char*>(data + 2), size - 2);
+    const std::size_t piece = 1 + data[1] % 64;
     if (data[0] % 2 == 0) {  // the server's side: lines from a client
         net::LineBuffer buffer(chat::max_line);
-        buffer.append(bytes);
         std::string line;
-        while (buffer.next_line(line) || buffer.take_rest(line)) {
-            chat::Command command = chat::parse_command(line);
-            if (command.word.size() > line.size() ||
-                command.argument.size() > line.size())
-                std::abort();
-            std::string name = chat::trim(command.argument);
-            if (chat::name_problem(name).empty() &&
-                (name.empty() || name.size() > chat::max_name))
-                std::abort();  // a bad name accepted
-            check_harmless(chat::harmless(line));
-            chat::Outgoing out = chat::from_keyboard(line);
-            if (out.quit && out.to_server != "QUIT\r\n")
-                std::abort();
+        for (std::size_t at = 0; at <= bytes.size(); at += piece) {
+            buffer.append(bytes.substr(std::min(at, bytes.size()), piece));
+            bool last = at + piece > bytes.size();
+            while (buffer.next_line(line) || (last && buffer.take_rest(line)))
+                check_command(line);
         }
     } else {  // the client's side: lines from a server, shown to the user
         net::LineBuffer buffer(64 * 1024);
-        buffer.append(bytes);
         chat::Display display;
         std::string line;
         std::string shown;
-        while (buffer.next_line(line) || buffer.take_rest(line))
-            if (display.show(line, shown))
-                check_harmless(shown);
+        for (std::size_t at = 0; at <= bytes.size(); at += piece) {
+            buffer.append(bytes.substr(std::min(at, bytes.size()), piece));
+            bool last = at + piece > bytes.size();
+            while (buffer.next_line(line) || (last && buffer.take_rest(line)))
+                if (display.show(line, shown))
+                    check_harmless(shown);
+        }
     }
     return 0;
 }
