@@ -268,28 +268,31 @@ namespace {
 TEST_P(EveryStage, HugeLinesWithoutANewlineCostBoundedMemory)
 {
     Server server(stage());
-    auto c = talk(server);
-    const long start = server.resident_kib();
-    flood(c, std::string(1 << 20, 'x') + "\r\n");  // 1 MiB before a newline
-    flood(c, std::string(test::sanitized ? 16 << 20 : 64 << 20, 'y') + "\n");
-    test::expect_memory_near(server, start);
-    c.speaker.send_line("and now a short one");
-    EXPECT_EQ(c.heard(), "and now a short one");
-    c.speaker.close();
+    {
+        auto c = talk(server);
+        const long start = server.resident_kib();
+        flood(c, std::string(1 << 20, 'x') + "\r\n");  // 1 MiB, then "\n"
+        flood(c,
+              std::string(test::sanitized ? 16 << 20 : 64 << 20, 'y') + "\n");
+        test::expect_memory_near(server, start);
+        c.speaker.send_line("and now a short one");
+        EXPECT_EQ(c.heard(), "and now a short one");
+    }  // its clients leave, one at a time
     expect_still_serving(server);
 }
 
 TEST_P(EveryStage, AHundredThousandOneByteLines)
 {
     Server server(stage());
-    auto c = talk(server);
-    const long start = server.resident_kib();
-    std::string lines;
-    for (int i = 0; i < 100000; ++i)
-        lines += "x\n";
-    flood(c, lines);
-    test::expect_memory_near(server, start);
-    c.speaker.close();
+    {
+        auto c = talk(server);
+        const long start = server.resident_kib();
+        std::string lines;
+        for (int i = 0; i < 100000; ++i)
+            lines += "x\n";
+        flood(c, lines);
+        test::expect_memory_near(server, start);
+    }  // its clients leave, one at a time
     expect_still_serving(server);
 }
 
