@@ -1,5 +1,7 @@
 #include "line_reader.hpp"
 
+#include "burst.hpp"
+
 #include <algorithm>
 #include <cerrno>
 #include <poll.h>
@@ -36,6 +38,12 @@ bool LineBuffer::next_line(std::string& line)
     return false;
 }
 
+bool LineBuffer::has_line() const noexcept
+{
+    return buffer_.find('\n') != std::string::npos ||
+           buffer_.size() >= max_line_ + 2;
+}
+
 bool LineBuffer::take_rest(std::string& line)
 {
     if (!buffer_.empty() && buffer_.back() == '\r')
@@ -54,12 +62,18 @@ LineReader::LineReader(int fd, std::size_t max_line)
 {
 }
 
+LineReader::~LineReader()
+{
+    end_burst();
+}
+
 bool LineReader::read_line(std::string& line)
 {
     char chunk[4096];
     while (!buffer_.next_line(line)) {
         if (ended_)
             return buffer_.take_rest(line);
+        end_burst();  // we may wait now: first send what waited for us
         if (pause_.count() > 0 && buffer_.size() > 0) {
             pollfd p{fd_, POLLIN, 0};
             int ready = ::poll(&p, 1, static_cast<int>(pause_.count()));
@@ -74,6 +88,7 @@ bool LineReader::read_line(std::string& line)
         else
             ended_ = true;  // 0: closed; < 0: reset or another error
     }
+    set_burst(buffer_.has_line());  // more lines already here: a burst
     return true;
 }
 

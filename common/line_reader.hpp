@@ -28,6 +28,8 @@ public:
     // Whether the line just taken was a max_line piece of a longer one.
     bool cut() const noexcept { return cut_; }
     std::size_t size() const noexcept { return buffer_.size(); }
+    // Whether next_line would give a line now, without more bytes.
+    bool has_line() const noexcept;
 
 private:
     std::size_t max_line_;
@@ -35,9 +37,15 @@ private:
     bool cut_ = false;
 };
 
+// Lines from a descriptor. While it holds more complete lines than the one
+// it returned, this thread is in a burst (burst.hpp): replies wait, and go
+// out together before the reader next waits for input.
 class LineReader {
 public:
     explicit LineReader(int fd, std::size_t max_line = default_max_line);
+    LineReader(LineReader&& other) = default;
+    LineReader& operator=(LineReader&& other) = default;
+    ~LineReader();  // ends the burst: sends the replies that waited
 
     // The next line, without its line end. False when the input has ended
     // (closed, reset, or an error): that is the end of the conversation.

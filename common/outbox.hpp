@@ -1,15 +1,15 @@
-// Outbox: the bytes waiting to be sent to one client, and a thread that
-// sends them. Whoever queues a message never waits for the client, so one
-// client that stops reading cannot stall everybody else.
+// Outbox: the bytes waiting to be sent to one client. Whoever queues a
+// message never waits for the client, so one client that stops reading
+// cannot stall everybody else. The thread that queued sends, without
+// waiting, when it is done with its input (burst.hpp); what the socket
+// could not take then is finished by a thread of the Outbox's own.
 #pragma once
 
 #include "socket.hpp"
 
 #include <chrono>
-#include <condition_variable>
 #include <cstddef>
-#include <mutex>
-#include <string>
+#include <memory>
 #include <string_view>
 #include <thread>
 
@@ -28,30 +28,24 @@ public:
     // client is cut off (a client reading a byte now and then included).
     ~Outbox();
 
-    // Queues `text`; false if the client has been cut off, or is gone.
+    // Queues `text`, to be sent when this thread's burst ends: when its
+    // reader next waits for input (burst.hpp). So it is never sent holding
+    // a lock, and messages from many threads go out in one send. False if
+    // the client has been cut off, or is gone.
     bool send(std::string_view text);
-    // Waits until at most `bytes` wait to be sent; false if the client was
-    // cut off, or went, meanwhile. A client that talks faster than it reads
-    // what it is sent is slowed down to its own pace this way, not cut off.
+    // Ends this thread's burst, then waits until at most `bytes` wait to
+    // be sent; false if the client was cut off, or went, meanwhile. A
+    // client that talks faster than it reads what it is sent is slowed down
+    // to its own pace this way, not cut off.
     bool wait_until_below(std::size_t bytes);
     // Whether the client was cut off for not keeping up.
     bool cut_off() const;
 
 private:
-    void run();
-    // No more sending; `falling_behind` says it is the client's fault.
-    void stop_locked(bool falling_behind);
+    struct State;  // shared with the threads that will flush it
+    void run();    // the thread: sends what did not fit at once
 
-    Socket& socket_;
-    const std::size_t limit_;
-    const std::chrono::milliseconds stall_limit_;
-    mutable std::mutex mutex_;
-    std::condition_variable wake_;
-    std::string queue_;  // what the next write will send, all at once
-    bool closing_ = false;
-    bool stopped_ = false;  // cut off, or the client is gone
-    bool cut_off_ = false;
-    bool finished_ = false;  // the writer thread is done
+    std::shared_ptr<State> state_;
     std::thread thread_;
 };
 

@@ -1,6 +1,9 @@
 #include "socket.hpp"
 
+#include "burst.hpp"
+
 #include <cerrno>
+#include <mutex>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -8,13 +11,51 @@
 
 namespace net {
 
-Socket::Socket(int fd, std::string peer) noexcept
-    : fd_(fd), peer_(std::move(peer))
+// A burst's lines for one socket wait until this many bytes, at most.
+constexpr std::size_t send_at = 64 << 10;
+
+namespace detail {
+
+// The lines waiting to be sent to one socket. Threads that deferred them
+// share it, and may flush after the Socket has gone: then fd is -1, and
+// nothing is sent (the descriptor's number may belong to another by then).
+struct Output {
+    explicit Output(int socket) : fd(socket) {}
+
+    std::mutex mutex;  // guards everything below
+    int fd;
+    std::string waiting;
+    bool deferred = false;  // a thread will flush it when its burst ends
+
+    bool send_locked() noexcept
+    {
+        bool sent = fd >= 0 && net::write_all(fd, waiting);
+        waiting.clear();
+        if (waiting.capacity() > send_at)
+            std::string().swap(waiting);  // give back what a big burst took
+        return sent;
+    }
+
+    void flush() noexcept
+    {
+        std::lock_guard lock(mutex);
+        deferred = false;
+        if (!waiting.empty())
+            send_locked();
+    }
+};
+
+}  // namespace detail
+
+Socket::Socket(int fd, std::string peer)
+    : fd_(fd), peer_(std::move(peer)),
+      output_(fd >= 0 ? std::make_shared<detail::Output>(fd) : nullptr)
 {
 }
 
 Socket::Socket(Socket&& other) noexcept
-    : fd_(std::exchange(other.fd_, -1)), peer_(std::move(other.peer_))
+    : fd_(std::exchange(other.fd_, -1)), peer_(std::move(other.peer_)),
+      output_(std::move(other.output_))
 {
 }
 
@@ -24,6 +65,7 @@ Socket& Socket::operator=(Socket&& other) noexcept
         close();
         fd_ = std::exchange(other.fd_, -1);
         peer_ = std::move(other.peer_);
+        output_ = std::move(other.output_);
     }
     return *this;
 }
@@ -35,22 +77,42 @@ Socket::~Socket()
 
 void Socket::close() noexcept
 {
-    if (fd_ >= 0)
+    if (output_) {
+        std::lock_guard lock(output_->mutex);
+        if (!output_->waiting.empty())
+            output_->send_locked();  // the last lines of a burst
+        output_->fd = -1;  // for threads that still hold it: send nothing
         ::close(fd_);  // not retried on EINTR: on Linux the fd is gone anyway
+    } else if (fd_ >= 0) {
+        ::close(fd_);
+    }
+    output_.reset();
     fd_ = -1;
 }
 
 bool Socket::write_all(std::string_view data) noexcept
 {
-    return net::write_all(fd_, data);
+    if (!output_)
+        return net::write_all(fd_, data);  // closed: it fails
+    std::lock_guard lock(output_->mutex);
+    return output_->send_locked() && net::write_all(fd_, data);
 }
 
 bool Socket::write_line(std::string_view line)
 {
-    std::string framed;
-    framed.reserve(line.size() + 2);
-    framed.append(line).append("\r\n");
-    return net::write_all(fd_, framed);
+    if (!output_)
+        return net::write_all(fd_, line);  // closed: it fails
+    bool first_to_wait = false;
+    {
+        std::lock_guard lock(output_->mutex);
+        output_->waiting.append(line).append("\r\n");
+        if (!in_burst() || output_->waiting.size() >= send_at)
+            return output_->send_locked();  // with any lines that waited
+        first_to_wait = !std::exchange(output_->deferred, true);
+    }
+    if (first_to_wait)
+        defer(output_);  // this thread sends it when its burst ends
+    return true;
 }
 
 bool write_all(int fd, std::string_view data,
