@@ -47,6 +47,24 @@ namespace {
 using clock_type = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
+// Every loop stops at its condition, at a time limit, or after this many
+// rounds; the last means something is wrong (the run is "incomplete").
+constexpr long max_rounds = 100'000'000;
+constexpr int connect_batch = 500;  // capacity: connections opening at once
+constexpr int max_events = 512;     // per epoll_wait
+constexpr std::size_t read_chunk = 64 << 10;
+constexpr std::size_t max_partial_line = 1 << 20;  // then it is garbage
+constexpr int lines_per_batch = 32;                // lines made per send
+constexpr int batches_per_feed = 8;                // sends per sender per round
+constexpr int sends_per_flush = 64;                // send calls per flush
+constexpr long max_latencies = 20'000'000;
+constexpr milliseconds settle_extra{300};   // after everyone settled
+constexpr milliseconds settle_check{100};   // /proc and joins, at most
+constexpr milliseconds probe_limit{20000};  // a probe waits at most
+constexpr milliseconds probe_idle{5000};    // or this long with no bytes
+constexpr milliseconds stall_limit{8000};   // longer than a server's 5 s
+                                            // cut-off of a lazy client
+
 enum class Mode { broadcast, echo, chatroom };
 
 struct Options {
@@ -139,7 +157,7 @@ public:
         bool slow = o_.scenario == "slow";
         bool fan = o_.scenario == "fanout" || o_.scenario == "paced" || slow;
         int total = o_.clients + (slow ? 1 : 0);
-        int in_flight = o_.scenario == "capacity" ? 500 : total;
+        int in_flight = o_.scenario == "capacity" ? connect_batch : total;
         connect_all(total, in_flight);
         if (slow) {
             conns_.back().reads = false;  // joins, then never reads
@@ -151,9 +169,9 @@ public:
         std::string result = fmt::format(
             R"("scenario": "{}", "mode": "{}", "clients": {}, )"
             R"("connected": {}, "joined": {}, "connect_seconds": {:.3f}, )"
-            R"("settle_seconds": {:.3f}, )",
+            R"("settle_seconds": {:.3f}, "settled": {}, )",
             o_.scenario, o_.mode_name, total, connected_, joined_,
-            connect_seconds_, settle_seconds_);
+            connect_seconds_, settle_seconds_, settled_);
         if (fan) {
             result += fan_out();
         } else {
@@ -164,8 +182,10 @@ public:
             per_conn = (after.rss_kib - before.rss_kib) * 1024 / connected_;
         result += fmt::format(
             R"(, "rss_kib_before": {}, "rss_kib": {}, )"
-            R"("rss_bytes_per_conn": {}, "threads": {}, "errors": {})",
-            before.rss_kib, after.rss_kib, per_conn, after.threads, errors_);
+            R"("rss_bytes_per_conn": {}, "threads": {}, "errors": {}, )"
+            R"("incomplete": {}, "incomplete_in": "{}")",
+            before.rss_kib, after.rss_kib, per_conn, after.threads, errors_,
+            !incomplete_.empty(), incomplete_);
         return "{" + result + "}";
     }
 
@@ -193,7 +213,7 @@ private:
         address.sin_port = htons(o_.port);
         int opened = 0;
         int pending = 0;
-        for (int round = 0; round < 1000000 && !out_of_time(); ++round) {
+        loop("connect", deadline_, [&] {
             while (opened < total && pending < in_flight) {
                 Conn& c = conns_[static_cast<std::size_t>(opened)];
                 c.name = fmt::format("c{}", opened);
@@ -216,15 +236,35 @@ private:
                 watch(c, EPOLL_CTL_ADD);
             }
             if (pending == 0 && opened == total)
-                break;
-            pending -= pump(10);
-        }
+                return true;
+            pending -= pump(milliseconds(10));
+            return false;
+        });
         connect_seconds_ = seconds_since(start);
     }
 
     static double seconds_since(clock_type::time_point start)
     {
         return std::chrono::duration<double>(clock_type::now() - start).count();
+    }
+
+    // Calls step() until it returns true (true), `limit` passes (false),
+    // the run's --timeout passes or max_rounds rounds end (false, and the
+    // run is marked incomplete: the loop `what` did not finish).
+    template <typename Step>
+    bool loop(const char* what, clock_type::time_point limit, Step step)
+    {
+        for (long i = 0; i < max_rounds; ++i) {
+            if (out_of_time())
+                break;
+            if (clock_type::now() >= limit)
+                return false;
+            if (step())
+                return true;
+        }
+        if (incomplete_.empty())
+            incomplete_ = what;
+        return false;
     }
 
     // Waits until the server has a thread for each client (and, in the
@@ -234,10 +274,8 @@ private:
         auto start = clock_type::now();
         auto limit = start + milliseconds(static_cast<long>(o_.settle * 1000));
         long want = 1 + static_cast<long>(o_.threads_per_client) * connected_;
-        for (long i = 0; i < 100'000'000 && clock_type::now() < limit; ++i) {
-            pump(20);
-            if (out_of_time())
-                return;
+        settled_ = loop("settle", limit, [&] {
+            pump(milliseconds(20));
             bool threads_ok = o_.pid <= 0 || o_.threads_per_client == 0;
             if (!threads_ok) {
                 ProcStatus status = read_status(o_.pid);
@@ -251,13 +289,13 @@ private:
                     !c.joined)
                     joined_ok = false;
             }
-            if (threads_ok && joined_ok)
-                break;
-        }
+            return threads_ok && joined_ok;
+        });
         settle_seconds_ = seconds_since(start);
-        auto extra = clock_type::now() + milliseconds(300);
-        for (int i = 0; i < 1000 && clock_type::now() < extra; ++i)
-            pump(20);
+        loop("settle", clock_type::now() + settle_extra, [&] {
+            pump(milliseconds(20));
+            return false;
+        });
     }
 
     std::string payload_prefix() const
@@ -278,23 +316,19 @@ private:
         int want = 0;
         for (std::size_t i = 1; i < conns_.size(); ++i)
             want += conns_[i].connected && conns_[i].reads ? 1 : 0;
-        auto limit = clock_type::now() + milliseconds(20000);
         auto last_progress = clock_type::now();
         int reached = 0;
-        for (long i = 0; i < 100'000'000 && clock_type::now() < limit; ++i) {
-            if (out_of_time())
-                break;
-            pump(20);
+        loop("probe", start + probe_limit, [&] {
+            pump(milliseconds(20));
             int now_reached = 0;
             for (std::size_t k = 1; k < conns_.size(); ++k)
                 now_reached += conns_[k].got_probe ? 1 : 0;
             if (now_reached != reached)
                 last_progress = clock_type::now();
             reached = now_reached;
-            if (reached >= want ||
-                clock_type::now() - last_progress > milliseconds(5000))
-                break;
-        }
+            return reached >= want ||
+                   clock_type::now() - last_progress > probe_idle;
+        });
         return fmt::format(R"("reached": {}, "reach_of": {}, )"
                            R"("probe_seconds": {:.3f})",
                            reached, want, seconds_since(start));
@@ -315,31 +349,26 @@ private:
                                                     : readers - 1;
         long expected = static_cast<long>(senders) * o_.lines * per_line;
         latencies_.reserve(
-            static_cast<std::size_t>(std::min<long>(expected, 20'000'000)));
+            static_cast<std::size_t>(std::min(expected, max_latencies)));
         start_ns_ = now_ns();
         auto start = clock_type::now();
         auto last_progress = start;
         auto last_receipt = start;
         long seen = 0;
         bool stalled = false;
-        for (long i = 0; i < 100'000'000; ++i) {
-            if (out_of_time()) {
-                stalled = true;
-                break;
-            }
+        bool done = loop("fan-out", deadline_, [&] {
             bool more = feed_senders();
-            pump(more ? 0 : o_.rate > 0 ? 2 : 50);
+            pump(milliseconds(more ? 0 : o_.rate > 0 ? 2 : 50));
             if (received_ != seen) {
                 seen = received_;
                 last_progress = last_receipt = clock_type::now();
             }
             if (received_ >= expected)
-                break;
-            if (clock_type::now() - last_progress > milliseconds(8000)) {
-                stalled = true;  // nothing for 8 s: longer than a server's
-                break;           // 5 s cut-off of a client that never reads
-            }
-        }
+                return true;
+            stalled = clock_type::now() - last_progress > stall_limit;
+            return stalled;
+        });
+        stalled = stalled || !done;
         double seconds =
             std::chrono::duration<double>(
                 (stalled ? clock_type::now() : last_receipt) - start)
@@ -381,7 +410,8 @@ private:
         for (Conn& c : conns_) {
             if (c.sender < 0 || c.blocked || !c.connected)
                 continue;
-            for (int batch = 0; batch < 8 && !c.blocked; ++batch) {
+            for (int batch = 0; batch < batches_per_feed && !c.blocked;
+                 ++batch) {
                 int quota = o_.lines;
                 if (o_.rate > 0)
                     quota = std::min(quota,
@@ -390,7 +420,8 @@ private:
                     break;
                 c.out.clear();
                 c.out_sent = 0;
-                for (int k = 0; k < 32 && c.sent < quota; ++k, ++c.sent) {
+                for (int k = 0; k < lines_per_batch && c.sent < quota;
+                     ++k, ++c.sent) {
                     std::string line =
                         fmt::format("#L {} {} {} ", c.sender, c.sent, now_ns());
                     line.resize(
@@ -409,7 +440,7 @@ private:
 
     void flush(Conn& c)
     {
-        for (int i = 0; i < 64 && c.out_sent < c.out.size(); ++i) {
+        for (int i = 0; i < sends_per_flush && c.out_sent < c.out.size(); ++i) {
             ssize_t n =
                 ::send(c.fd, c.out.data() + c.out_sent,
                        c.out.size() - c.out_sent, MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -430,10 +461,11 @@ private:
 
     // One epoll_wait and what it reports. Returns how many connections
     // finished connecting (or failed to) in it.
-    int pump(int timeout_ms)
+    int pump(milliseconds timeout)
     {
-        epoll_event events[512];
-        int n = ::epoll_wait(epoll_fd_, events, 512, timeout_ms);
+        epoll_event events[max_events];
+        int n = ::epoll_wait(epoll_fd_, events, max_events,
+                             static_cast<int>(timeout.count()));
         int finished = 0;
         for (int i = 0; i < n; ++i) {
             Conn& c = conns_[events[i].data.u32];
@@ -471,7 +503,7 @@ private:
 
     void read_from(Conn& c)
     {
-        char chunk[65536];
+        char chunk[read_chunk];
         ssize_t n = ::read(c.fd, chunk, sizeof chunk);
         if (n < 0 && (errno == EAGAIN || errno == EINTR))
             return;
@@ -488,7 +520,7 @@ private:
              start = end + 1)
             on_line(c, std::string_view(c.in).substr(start, end - start));
         c.in.erase(0, start);
-        if (c.in.size() > 1 << 20)
+        if (c.in.size() > max_partial_line)
             c.in.clear();  // garbage with no line end: not ours
     }
 
@@ -531,6 +563,8 @@ private:
     int joined_ = 0;  // chat room: clients that saw their own NEW
     double connect_seconds_ = 0;
     double settle_seconds_ = 0;
+    bool settled_ = false;
+    std::string incomplete_;  // the first loop cut short, if any
     long errors_ = 0;
     long received_ = 0;
     std::int64_t start_ns_ = 0;
