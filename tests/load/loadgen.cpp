@@ -274,21 +274,23 @@ private:
         auto start = clock_type::now();
         auto limit = start + milliseconds(static_cast<long>(o_.settle * 1000));
         long want = 1 + static_cast<long>(o_.threads_per_client) * connected_;
+        auto next_check = start;
         settled_ = loop("settle", limit, [&] {
-            pump(milliseconds(20));
+            if (clock_type::now() < next_check) {
+                pump(milliseconds(20));
+                return false;
+            }
+            next_check = clock_type::now() + settle_check;
             bool threads_ok = o_.pid <= 0 || o_.threads_per_client == 0;
             if (!threads_ok) {
                 ProcStatus status = read_status(o_.pid);
                 threads_ok = status.threads < 0 || status.threads >= want;
             }
             bool joined_ok = true;
-            joined_ = 0;
-            for (const Conn& c : conns_) {
-                joined_ += c.joined ? 1 : 0;
+            for (const Conn& c : conns_)
                 if (o_.mode == Mode::chatroom && c.connected && c.reads &&
                     !c.joined)
                     joined_ok = false;
-            }
             return threads_ok && joined_ok;
         });
         settle_seconds_ = seconds_since(start);
@@ -552,6 +554,7 @@ private:
             if (!who.empty() && who.back() == '\r')
                 who.remove_suffix(1);
             c.joined = who == c.name;
+            joined_ += c.joined ? 1 : 0;
         }
     }
 
