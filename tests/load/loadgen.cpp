@@ -23,6 +23,7 @@
 #include <algorithm>
 #include <arpa/inet.h>
 #include <cerrno>
+#include <charconv>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -128,6 +129,31 @@ ProcStatus read_status(int pid)
         std::getline(file, rest);
     }
     return status;
+}
+
+// The numbers of a line made by a sender: "#L SENDER SEQ STAMP x...".
+struct Marked {
+    int sender = 0;
+    int seq = 0;
+    std::int64_t stamp = 0;  // ns, steady clock
+};
+
+// Reads "SENDER SEQ STAMP " (each number followed by a space), no copies.
+std::optional<Marked> parse_marked(std::string_view text)
+{
+    const char* p = text.data();
+    const char* end = p + text.size();
+    auto number = [&](auto& value) {
+        auto [next, error] = std::from_chars(p, end, value);
+        if (error != std::errc() || next == end || *next != ' ')
+            return false;
+        p = next + 1;
+        return true;
+    };
+    Marked m;
+    if (!number(m.sender) || !number(m.seq) || !number(m.stamp))
+        return std::nullopt;
+    return m;
 }
 
 class LoadGen {
@@ -530,17 +556,10 @@ private:
     {
         std::size_t at = line.find("#L ");
         if (at != std::string_view::npos) {
-            std::int64_t sent = 0;
-            int sender = 0;
-            int seq = 0;
-            std::string text(line.substr(at + 3, 60));
-            long long stamp = 0;
-            if (std::sscanf(text.c_str(), "%d %d %lld", &sender, &seq,
-                            &stamp) == 3) {
-                sent = stamp;
+            if (auto m = parse_marked(line.substr(at + 3))) {
                 ++received_;
                 if (latencies_.size() < latencies_.capacity())
-                    latencies_.push_back((now_ns() - sent) / 1000);
+                    latencies_.push_back((now_ns() - m->stamp) / 1000);
             } else {
                 ++errors_;  // a mangled line
             }
