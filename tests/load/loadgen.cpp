@@ -93,6 +93,7 @@ struct Conn {
     bool joined = false;   // chat room: saw its own NEW
     bool got_probe = false;
     int sender = -1;  // 0..S-1 for senders
+    int reader = -1;  // 0..R-1 for the clients whose receipts are counted
     int sent = 0;     // lines generated so far
     std::string name;
     std::string in;
@@ -366,12 +367,19 @@ private:
     std::string fan_out()
     {
         int readers = 0;
-        for (const Conn& c : conns_)
-            readers += c.connected && c.reads ? 1 : 0;
+        for (Conn& c : conns_)
+            if (c.connected && c.reads)
+                c.reader = readers++;
         int senders = 0;
         for (std::size_t i = 0; i < conns_.size() && senders < o_.senders; ++i)
-            if (conns_[i].connected && conns_[i].reads)
+            if (conns_[i].reader >= 0) {
                 conns_[i].sender = senders++;
+                sender_conn_.push_back(&conns_[i]);
+            }
+        auto pairs = static_cast<std::size_t>(readers) *
+                     static_cast<std::size_t>(senders);
+        next_seq_.assign(pairs, 0);
+        seen_.assign((pairs * static_cast<std::size_t>(o_.lines) + 63) / 64, 0);
         long per_line = o_.mode == Mode::echo       ? 1
                         : o_.mode == Mode::chatroom ? readers
                                                     : readers - 1;
@@ -420,11 +428,12 @@ private:
                   1000.0;
         return fmt::format(
             R"("senders": {}, "lines": {}, "size": {}, "rate": {}, )"
-            R"("expected": {}, "received": {}, "lost": {}, )"
+            R"("readers": {}, "expected": {}, "received": {}, "lost": {}, )"
+            R"("duplicated": {}, "unexpected": {}, "reordered": {}, )"
             R"("seconds": {:.3f}, "lines_per_s": {:.0f}, "stalled": {}, )"
             R"("p50_ms": {:.3f}, "p99_ms": {:.3f}, "max_ms": {:.3f})",
-            senders, o_.lines, o_.size, o_.rate, expected, received_,
-            expected - received_, seconds,
+            senders, o_.lines, o_.size, o_.rate, readers, expected, received_,
+            expected - received_, duplicated_, unexpected_, reordered_, seconds,
             seconds > 0 ? static_cast<double>(received_) / seconds : 0,
             stalled ? "true" : "false", p50, p99, max);
     }
@@ -552,17 +561,54 @@ private:
             c.in.clear();  // garbage with no line end: not ours
     }
 
+    // Counts a sender's line at receiver c: once per (receiver, sender,
+    // sequence number) that should get it, so received_ never exceeds
+    // expected and lost (the difference) is never negative.
+    void on_marked(const Conn& c, const Marked& m)
+    {
+        if (m.sender < 0 || m.sender >= static_cast<int>(sender_conn_.size()) ||
+            m.seq < 0 || m.seq >= o_.lines) {
+            ++errors_;  // not a line this run made
+            return;
+        }
+        const Conn* from = sender_conn_[static_cast<std::size_t>(m.sender)];
+        bool wanted =
+            c.reader >= 0 && (o_.mode == Mode::chatroom ||
+                              (o_.mode == Mode::echo) == (&c == from));
+        if (!wanted) {  // broadcast: its own line; echo: someone else's
+            ++duplicated_;
+            ++unexpected_;
+            return;
+        }
+        std::size_t pair =
+            static_cast<std::size_t>(c.reader) * sender_conn_.size() +
+            static_cast<std::size_t>(m.sender);
+        std::size_t bit = pair * static_cast<std::size_t>(o_.lines) +
+                          static_cast<std::size_t>(m.seq);
+        std::uint64_t mask = std::uint64_t{1} << (bit % 64);
+        if (seen_[bit / 64] & mask) {
+            ++duplicated_;
+            return;
+        }
+        seen_[bit / 64] |= mask;
+        ++received_;
+        int& next = next_seq_[pair];  // one past the highest seen so far
+        if (m.seq < next)
+            ++reordered_;  // it came after a later line of the same sender
+        else
+            next = m.seq + 1;  // skipped ones are lost, unless they come late
+        if (latencies_.size() < latencies_.capacity())
+            latencies_.push_back((now_ns() - m.stamp) / 1000);
+    }
+
     void on_line(Conn& c, std::string_view line)
     {
         std::size_t at = line.find("#L ");
         if (at != std::string_view::npos) {
-            if (auto m = parse_marked(line.substr(at + 3))) {
-                ++received_;
-                if (latencies_.size() < latencies_.capacity())
-                    latencies_.push_back((now_ns() - m->stamp) / 1000);
-            } else {
+            if (auto m = parse_marked(line.substr(at + 3)))
+                on_marked(c, *m);
+            else
                 ++errors_;  // a mangled line
-            }
             return;
         }
         if (line.find("#P probe") != std::string_view::npos) {
@@ -588,7 +634,13 @@ private:
     bool settled_ = false;
     std::string incomplete_;  // the first loop cut short, if any
     long errors_ = 0;
-    long received_ = 0;
+    long received_ = 0;    // distinct lines at receivers that should get them
+    long duplicated_ = 0;  // a second copy, or a line to a wrong receiver
+    long unexpected_ = 0;  // of duplicated_: to a receiver that should not
+    long reordered_ = 0;   // came after a later line of its sender
+    std::vector<Conn*> sender_conn_;   // by sender number
+    std::vector<int> next_seq_;        // by (reader, sender)
+    std::vector<std::uint64_t> seen_;  // a bit per (reader, sender, seq)
     std::int64_t start_ns_ = 0;
     std::vector<std::int64_t> latencies_;  // microseconds
 };
