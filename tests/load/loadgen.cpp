@@ -10,7 +10,8 @@
 //                [--settle SEC]
 //   fanout:   N clients; S of them send L lines of B bytes (at R lines/s
 //             each, or as fast as the server takes them when R is 0);
-//             lines/s delivered, latency send to receipt, lines lost.
+//             lines/s delivered, latency send to receipt (paced: from when
+//             the line was due), lines lost, duplicated and reordered.
 //   paced:    fanout at a moderate --rate (scripts/bench: 100 lines/s).
 //   slow:     fanout plus one more client that never reads.
 //   storm:    N clients connect at once, then one broadcast: how many get it.
@@ -31,6 +32,7 @@
 #include <cstring>
 #include <fmt/core.h>
 #include <fstream>
+#include <iterator>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <optional>
@@ -59,6 +61,7 @@ constexpr int lines_per_batch = 32;                // lines made per send
 constexpr int batches_per_feed = 8;                // sends per sender per round
 constexpr int sends_per_flush = 64;                // send calls per flush
 constexpr long max_latencies = 20'000'000;
+constexpr milliseconds idle_wait{50};       // when no sender can send
 constexpr milliseconds settle_extra{300};   // after everyone settled
 constexpr milliseconds settle_check{100};   // /proc and joins, at most
 constexpr milliseconds probe_limit{20000};  // a probe waits at most
@@ -92,9 +95,10 @@ struct Conn {
     bool blocked = false;  // a sender whose socket is full: EPOLLOUT
     bool joined = false;   // chat room: saw its own NEW
     bool got_probe = false;
-    int sender = -1;  // 0..S-1 for senders
-    int reader = -1;  // 0..R-1 for the clients whose receipts are counted
-    int sent = 0;     // lines generated so far
+    bool broken = false;  // a send failed: the server closed it
+    int sender = -1;      // 0..S-1 for senders
+    int reader = -1;      // 0..R-1 for the clients whose receipts are counted
+    int sent = 0;         // lines generated so far
     std::string name;
     std::string in;
     std::string out;
@@ -327,7 +331,7 @@ private:
         });
     }
 
-    std::string payload_prefix() const
+    std::string_view payload_prefix() const
     {
         return o_.mode == Mode::chatroom ? "MESSAGE " : "";
     }
@@ -338,7 +342,7 @@ private:
         Conn& from = conns_.front();
         auto start = clock_type::now();
         if (from.connected) {
-            from.out = payload_prefix() + "#P probe\n";
+            from.out = std::string(payload_prefix()) + "#P probe\n";
             from.out_sent = 0;
             flush(from);
         }
@@ -393,8 +397,7 @@ private:
         long seen = 0;
         bool stalled = false;
         bool done = loop("fan-out", deadline_, [&] {
-            bool more = feed_senders();
-            pump(milliseconds(more ? 0 : o_.rate > 0 ? 2 : 50));
+            pump(feed_senders());
             if (received_ != seen) {
                 seen = received_;
                 last_progress = last_receipt = clock_type::now();
@@ -438,41 +441,63 @@ private:
             stalled ? "true" : "false", p50, p99, max);
     }
 
-    // Tops up each sender's output with fresh, timestamped lines and sends.
-    // True if a sender could take more at once (so do not wait for events).
-    bool feed_senders()
+    // When line `seq` of sender `sender` is due in paced mode: the run's
+    // start, staggered by sender/(S*rate) so the senders do not all send at
+    // once, plus seq/rate. Its stamp is this time, not when it was made:
+    // a line held back while the server does not read shows as late.
+    std::int64_t scheduled_ns(int sender, int seq) const
     {
-        bool more = false;
-        double elapsed = static_cast<double>(now_ns() - start_ns_) / 1e9;
+        double senders = static_cast<double>(sender_conn_.size());
+        double at = (static_cast<double>(sender) / senders + seq) / o_.rate;
+        return start_ns_ + static_cast<std::int64_t>(at * 1e9);
+    }
+
+    // Tops up each sender's output with the lines that are due (all of
+    // them when not paced), timestamped, and sends. Returns how long to
+    // wait for events: 0 if a sender could take more at once, else until
+    // the next line is due (at most idle_wait).
+    std::chrono::nanoseconds feed_senders()
+    {
+        bool paced = o_.rate > 0;
+        std::int64_t now = now_ns();
+        std::int64_t wake = now + std::chrono::nanoseconds(idle_wait).count();
+        auto size = static_cast<std::size_t>(o_.size);
         for (Conn& c : conns_) {
-            if (c.sender < 0 || c.blocked || !c.connected)
+            if (c.sender < 0 || c.blocked || c.broken)
                 continue;
             for (int batch = 0; batch < batches_per_feed && !c.blocked;
                  ++batch) {
-                int quota = o_.lines;
-                if (o_.rate > 0)
-                    quota = std::min(quota,
-                                     1 + static_cast<int>(elapsed * o_.rate));
-                if (c.out_sent < c.out.size() || c.sent >= quota)
+                if (c.out_sent < c.out.size())
+                    flush(c);  // what the last flush's bound left
+                if (c.out_sent < c.out.size() || c.sent >= o_.lines ||
+                    (paced && scheduled_ns(c.sender, c.sent) > now))
                     break;
                 c.out.clear();
                 c.out_sent = 0;
-                for (int k = 0; k < lines_per_batch && c.sent < quota;
+                for (int k = 0; k < lines_per_batch && c.sent < o_.lines;
                      ++k, ++c.sent) {
-                    std::string line =
-                        fmt::format("#L {} {} {} ", c.sender, c.sent, now_ns());
-                    line.resize(
-                        static_cast<std::size_t>(std::max<int>(o_.size, 40)),
-                        'x');
-                    c.out.append(payload_prefix()).append(line).append("\n");
+                    std::int64_t stamp =
+                        paced ? scheduled_ns(c.sender, c.sent) : now_ns();
+                    if (stamp > now && paced)
+                        break;  // not due yet
+                    c.out.append(payload_prefix());
+                    std::size_t text = c.out.size();
+                    fmt::format_to(std::back_inserter(c.out), "#L {} {} {} ",
+                                   c.sender, c.sent, stamp);
+                    c.out.resize(std::max(c.out.size(), text + size), 'x');
+                    c.out.push_back('\n');
                 }
                 flush(c);
             }
-            if (!c.blocked && c.out_sent == c.out.size() && c.sent < o_.lines &&
-                o_.rate <= 0)
-                more = true;
+            if (c.blocked || c.broken)
+                continue;  // EPOLLOUT wakes us
+            if (c.out_sent < c.out.size())
+                wake = now;
+            else if (c.sent < o_.lines)
+                wake = std::min(wake,
+                                paced ? scheduled_ns(c.sender, c.sent) : now);
         }
-        return more;
+        return std::chrono::nanoseconds(std::max<std::int64_t>(wake - now, 0));
     }
 
     void flush(Conn& c)
@@ -489,6 +514,7 @@ private:
                 return;
             } else if (!(n < 0 && errno == EINTR)) {
                 ++errors_;  // the server closed it
+                c.broken = true;
                 c.out.clear();
                 c.out_sent = 0;
                 return;
@@ -498,11 +524,31 @@ private:
 
     // One epoll_wait and what it reports. Returns how many connections
     // finished connecting (or failed to) in it.
-    int pump(milliseconds timeout)
+    // epoll_wait to the nanosecond where the kernel can (paced lines are
+    // stamped with when they are due, so sending late would count).
+    int wait(epoll_event* events, std::chrono::nanoseconds timeout)
+    {
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || __GLIBC_MINOR__ >= 35)
+        if (have_pwait2_) {
+            constexpr std::int64_t second = 1'000'000'000;
+            timespec wait_for{static_cast<time_t>(timeout.count() / second),
+                              static_cast<long>(timeout.count() % second)};
+            int n = ::epoll_pwait2(epoll_fd_, events, max_events, &wait_for,
+                                   nullptr);
+            if (n >= 0 || errno != ENOSYS)
+                return n;
+            have_pwait2_ = false;  // an older kernel: whole milliseconds
+        }
+#endif
+        auto ms = std::chrono::ceil<milliseconds>(timeout);
+        return ::epoll_wait(epoll_fd_, events, max_events,
+                            static_cast<int>(ms.count()));
+    }
+
+    int pump(std::chrono::nanoseconds timeout)
     {
         epoll_event events[max_events];
-        int n = ::epoll_wait(epoll_fd_, events, max_events,
-                             static_cast<int>(timeout.count()));
+        int n = wait(events, timeout);
         int finished = 0;
         for (int i = 0; i < n; ++i) {
             Conn& c = conns_[events[i].data.u32];
@@ -632,6 +678,7 @@ private:
     double connect_seconds_ = 0;
     double settle_seconds_ = 0;
     bool settled_ = false;
+    bool have_pwait2_ = true;
     std::string incomplete_;  // the first loop cut short, if any
     long errors_ = 0;
     long received_ = 0;    // distinct lines at receivers that should get them
