@@ -256,6 +256,10 @@ private:
                     ++errors_;
                     continue;
                 }
+                // A line goes out when it is made (paced: when due), not
+                // when Nagle's algorithm lets it: that delay is ours.
+                int on = 1;
+                ::setsockopt(c.fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
                 int r = ::connect(c.fd, reinterpret_cast<sockaddr*>(&address),
                                   sizeof address);
                 if (r < 0 && errno != EINPROGRESS) {
