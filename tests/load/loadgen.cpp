@@ -214,9 +214,9 @@ public:
         result += fmt::format(
             R"(, "rss_kib_before": {}, "rss_kib": {}, )"
             R"("rss_bytes_per_conn": {}, "threads": {}, "errors": {}, )"
-            R"("incomplete": {}, "incomplete_in": "{}")",
+            R"("lazy_closed": {}, "incomplete": {}, "incomplete_in": "{}")",
             before.rss_kib, after.rss_kib, per_conn, after.threads, errors_,
-            !incomplete_.empty(), incomplete_);
+            lazy_closed_, !incomplete_.empty(), incomplete_);
         return "{" + result + "}";
     }
 
@@ -590,6 +590,13 @@ private:
 
     void read_from(Conn& c)
     {
+        if (!c.reads) {  // never reads: EPOLLHUP or EPOLLERR, it was cut off
+            ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, c.fd, nullptr);
+            ::close(c.fd);
+            c.fd = -1;
+            lazy_closed_ = true;
+            return;
+        }
         char chunk[read_chunk];
         ssize_t n = ::read(c.fd, chunk, sizeof chunk);
         if (n < 0 && (errno == EAGAIN || errno == EINTR))
@@ -683,7 +690,8 @@ private:
     double settle_seconds_ = 0;
     bool settled_ = false;
     bool have_pwait2_ = true;
-    std::string incomplete_;  // the first loop cut short, if any
+    bool lazy_closed_ = false;  // the server hung up on the lazy client
+    std::string incomplete_;    // the first loop cut short, if any
     long errors_ = 0;
     long received_ = 0;    // distinct lines at receivers that should get them
     long duplicated_ = 0;  // a second copy, or a line to a wrong receiver
