@@ -95,10 +95,11 @@ struct Conn {
     bool blocked = false;  // a sender whose socket is full: EPOLLOUT
     bool joined = false;   // chat room: saw its own NEW
     bool got_probe = false;
-    bool broken = false;  // a send failed: the server closed it
-    int sender = -1;      // 0..S-1 for senders
-    int reader = -1;      // 0..R-1 for the clients whose receipts are counted
-    int sent = 0;         // lines generated so far
+    bool probe_target = false;  // a member, not the probe's sender
+    bool broken = false;        // a send failed: the server closed it
+    int sender = -1;            // 0..S-1 for senders
+    int reader = -1;  // 0..R-1 for the clients whose receipts are counted
+    int sent = 0;     // lines generated so far
     std::string name;
     std::string in;
     std::string out;
@@ -340,35 +341,53 @@ private:
         return o_.mode == Mode::chatroom ? "MESSAGE " : "";
     }
 
-    // One line from conns_[0], then: how many of the others get it.
+    // Whether c takes part: connected, reading and, in the chat room,
+    // joined (the room sends nothing to a client that has not).
+    bool member(const Conn& c) const
+    {
+        return c.connected && c.reads && c.fd >= 0 &&
+               (o_.mode != Mode::chatroom || c.joined);
+    }
+
+    // One line from the first member, then: how many of the others get it.
     std::string probe()
     {
-        Conn& from = conns_.front();
-        auto start = clock_type::now();
-        if (from.connected) {
-            from.out = std::string(payload_prefix()) + "#P probe\n";
-            from.out_sent = 0;
-            flush(from);
-        }
+        auto from = std::find_if(conns_.begin(), conns_.end(),
+                                 [&](const Conn& c) { return member(c); });
         int want = 0;
-        for (std::size_t i = 1; i < conns_.size(); ++i)
-            want += conns_[i].connected && conns_[i].reads ? 1 : 0;
-        auto last_progress = clock_type::now();
+        for (auto it = conns_.begin(); it != conns_.end(); ++it) {
+            it->probe_target = it != from && member(*it);
+            want += it->probe_target ? 1 : 0;
+        }
+        auto start = clock_type::now();
+        if (from != conns_.end()) {
+            probe_from_ = &*from;
+            from->out = std::string(payload_prefix()) + "#P probe\n";
+            from->out_sent = 0;
+            flush(*from);
+        }
+        auto last_progress = start;
+        auto last_reach = start;
+        long bytes = bytes_received_;
         int reached = 0;
         loop("probe", start + probe_limit, [&] {
+            if (reached >= want)
+                return true;
             pump(milliseconds(20));
-            int now_reached = 0;
-            for (std::size_t k = 1; k < conns_.size(); ++k)
-                now_reached += conns_[k].got_probe ? 1 : 0;
-            if (now_reached != reached)
-                last_progress = clock_type::now();
-            reached = now_reached;
-            return reached >= want ||
-                   clock_type::now() - last_progress > probe_idle;
+            auto now = clock_type::now();
+            if (probe_reached_ != reached)
+                last_reach = now;
+            if (bytes_received_ != bytes)  // any bytes at all: still busy
+                last_progress = now;
+            reached = probe_reached_;
+            bytes = bytes_received_;
+            return now - last_progress > probe_idle;
         });
-        return fmt::format(R"("reached": {}, "reach_of": {}, )"
-                           R"("probe_seconds": {:.3f})",
-                           reached, want, seconds_since(start));
+        return fmt::format(
+            R"("reached": {}, "reach_of": {}, "probe_sent": {}, )"
+            R"("probe_seconds": {:.3f}, "probe_reach_seconds": {:.3f})",
+            reached, want, probe_from_ != nullptr, seconds_since(start),
+            std::chrono::duration<double>(last_reach - start).count());
     }
 
     // Senders send; everyone counts what arrives, and how late.
@@ -376,7 +395,7 @@ private:
     {
         int readers = 0;
         for (Conn& c : conns_)
-            if (c.connected && c.reads)
+            if (member(c))
                 c.reader = readers++;
         int senders = 0;
         for (std::size_t i = 0; i < conns_.size() && senders < o_.senders; ++i)
@@ -607,6 +626,7 @@ private:
             ++errors_;
             return;
         }
+        bytes_received_ += n;
         c.in.append(chunk, static_cast<std::size_t>(n));
         std::size_t start = 0;
         for (std::size_t end;
@@ -669,6 +689,8 @@ private:
             return;
         }
         if (line.find("#P probe") != std::string_view::npos) {
+            if (!c.got_probe && c.probe_target)
+                ++probe_reached_;
             c.got_probe = true;
         } else if (o_.mode == Mode::chatroom && !c.joined &&
                    line.substr(0, 4) == "NEW ") {
@@ -690,8 +712,12 @@ private:
     double settle_seconds_ = 0;
     bool settled_ = false;
     bool have_pwait2_ = true;
-    bool lazy_closed_ = false;  // the server hung up on the lazy client
-    std::string incomplete_;    // the first loop cut short, if any
+    bool lazy_closed_ = false;
+    const Conn* probe_from_ = nullptr;
+    int probe_reached_ = 0;    // others that got the probe
+    long bytes_received_ = 0;  // by every client, all told  // the server hung
+                               // up on the lazy client
+    std::string incomplete_;   // the first loop cut short, if any
     long errors_ = 0;
     long received_ = 0;    // distinct lines at receivers that should get them
     long duplicated_ = 0;  // a second copy, or a line to a wrong receiver
