@@ -21,11 +21,16 @@
 //   --threads-per-client: what the server starts per client (stages 1, the
 //             chat room 2, the baseline 0), to know when all have joined;
 //   --settle: how long to wait for that at most (default 30 s).
+// In the chat room only clients that joined (saw their own NEW) count.
+// A bad option is a one-line error on stderr and exit status 2; the JSON
+// says "incomplete" when a loop was cut short by --timeout or its bound.
 #include <algorithm>
 #include <arpa/inet.h>
 #include <cerrno>
 #include <charconv>
 #include <chrono>
+#include <climits>
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -61,13 +66,19 @@ constexpr int lines_per_batch = 32;                // lines made per send
 constexpr int batches_per_feed = 8;                // sends per sender per round
 constexpr int sends_per_flush = 64;                // send calls per flush
 constexpr long max_latencies = 20'000'000;
-constexpr milliseconds idle_wait{50};       // when no sender can send
-constexpr milliseconds settle_extra{300};   // after everyone settled
-constexpr milliseconds settle_check{100};   // /proc and joins, at most
-constexpr milliseconds probe_limit{20000};  // a probe waits at most
-constexpr milliseconds probe_idle{5000};    // or this long with no bytes
-constexpr milliseconds stall_limit{8000};   // longer than a server's 5 s
-                                            // cut-off of a lazy client
+constexpr milliseconds idle_wait{50};  // when no sender can send
+constexpr int max_clients = 100000;
+constexpr int min_size = 40;  // room for "#L SENDER SEQ STAMP "
+constexpr int max_size = 4000;
+constexpr int max_chatroom_size = 512 - 8;     // "MESSAGE " + text <= 512
+constexpr double max_tracked_lines = 1 << 30;  // bits: 128 MiB
+constexpr rlim_t spare_descriptors = 16;       // epoll, stdio, /proc
+constexpr milliseconds settle_extra{300};      // after everyone settled
+constexpr milliseconds settle_check{100};      // /proc and joins, at most
+constexpr milliseconds probe_limit{20000};     // a probe waits at most
+constexpr milliseconds probe_idle{5000};       // or this long with no bytes
+constexpr milliseconds stall_limit{8000};      // longer than a server's 5 s
+                                               // cut-off of a lazy client
 
 enum class Mode { broadcast, echo, chatroom };
 
@@ -730,41 +741,66 @@ private:
     std::vector<std::int64_t> latencies_;  // microseconds
 };
 
+// A whole number in [low, high] for option `key`, or a one-line error.
+int to_int(const std::string& key, const std::string& value, long long low,
+           long long high)
+{
+    long long n = 0;
+    const char* end = value.data() + value.size();
+    auto [stop, error] = std::from_chars(value.data(), end, n);
+    if (error != std::errc() || stop != end || n < low || n > high)
+        throw std::invalid_argument(
+            fmt::format("{} takes a whole number from {} to {}, not \"{}\"",
+                        key, low, high, value));
+    return static_cast<int>(n);
+}
+
+// A finite number of at least `low` for option `key`.
+double to_double(const std::string& key, const std::string& value, double low)
+{
+    char* stop = nullptr;
+    double x = std::strtod(value.c_str(), &stop);
+    if (value.empty() || *stop != '\0' || !std::isfinite(x) || x < low)
+        throw std::invalid_argument(fmt::format(
+            "{} takes a number of at least {}, not \"{}\"", key, low, value));
+    return x;
+}
+
 Options parse(int argc, char* argv[])
 {
     Options o;
+    if (argc % 2 == 0)
+        throw std::invalid_argument("every option takes a value");
     for (int i = 1; i + 1 < argc; i += 2) {
         std::string key = argv[i];
         std::string value = argv[i + 1];
         if (key == "--port")
-            o.port = static_cast<std::uint16_t>(std::stoi(value));
+            o.port = static_cast<std::uint16_t>(to_int(key, value, 1, 65535));
         else if (key == "--scenario")
             o.scenario = value;
         else if (key == "--mode")
             o.mode_name = value;
         else if (key == "--clients")
-            o.clients = std::stoi(value);
+            o.clients = to_int(key, value, 2, max_clients);
         else if (key == "--senders")
-            o.senders = std::stoi(value);
+            o.senders = to_int(key, value, 1, max_clients);
         else if (key == "--lines")
-            o.lines = std::stoi(value);
+            o.lines = to_int(key, value, 0, INT_MAX);
         else if (key == "--size")
-            o.size = std::stoi(value);
+            o.size = to_int(key, value, min_size, max_size);
         else if (key == "--rate")
-            o.rate = std::stod(value);
+            o.rate = to_double(key, value, 0);
         else if (key == "--pid")
-            o.pid = std::stoi(value);
+            o.pid = to_int(key, value, 0, INT_MAX);
         else if (key == "--threads-per-client")
-            o.threads_per_client = std::stoi(value);
+            o.threads_per_client = to_int(key, value, 0, 1000);
         else if (key == "--settle")
-            o.settle = std::stod(value);
+            o.settle = to_double(key, value, 0);
         else if (key == "--timeout")
-            o.timeout = std::stod(value);
+            o.timeout = to_double(key, value, 0.001);
         else
             throw std::invalid_argument("unknown option " + key);
     }
-    if (argc % 2 == 0)
-        throw std::invalid_argument("every option takes a value");
     if (o.mode_name == "broadcast")
         o.mode = Mode::broadcast;
     else if (o.mode_name == "echo")
@@ -774,14 +810,43 @@ Options parse(int argc, char* argv[])
     else
         throw std::invalid_argument("unknown mode " + o.mode_name);
     const std::string scenarios = " fanout paced slow storm capacity ";
-    if (o.port == 0 ||
-        scenarios.find(" " + o.scenario + " ") == std::string::npos)
-        throw std::invalid_argument("need --port and a known --scenario");
-    if (o.clients < 2 || o.clients > 100000 || o.senders < 1 ||
-        o.senders > o.clients || o.lines < 0 || o.size < 40 || o.size > 4000 ||
-        o.timeout <= 0)
-        throw std::invalid_argument("counts out of range");
+    if (scenarios.find(" " + o.scenario + " ") == std::string::npos)
+        throw std::invalid_argument("unknown scenario " + o.scenario);
+    if (o.port == 0)
+        throw std::invalid_argument("need --port (1 to 65535)");
+    if (o.senders > o.clients)
+        throw std::invalid_argument("--senders must not exceed --clients");
+    if (o.mode == Mode::chatroom && o.size > max_chatroom_size)
+        throw std::invalid_argument(
+            fmt::format("--size at most {} in the chat room (its lines of text "
+                        "are at most 512 bytes, with \"MESSAGE \")",
+                        max_chatroom_size));
+    bool fan = o.scenario != "storm" && o.scenario != "capacity";
+    if (fan && static_cast<double>(o.clients + 1) * o.senders * o.lines >
+                   max_tracked_lines)
+        throw std::invalid_argument(fmt::format(
+            "--clients x --senders x --lines must be at most {} (a bit each)",
+            max_tracked_lines));
     return o;
+}
+
+// Raises the soft limit on descriptors to the hard one, then checks what
+// was granted (the raise may be refused, e.g. for an unlimited hard limit).
+void raise_descriptor_limit(int clients)
+{
+    rlimit limit{};
+    if (::getrlimit(RLIMIT_NOFILE, &limit) != 0)
+        throw std::runtime_error("getrlimit(RLIMIT_NOFILE) failed");
+    rlimit wanted = limit;
+    wanted.rlim_cur = limit.rlim_max;
+    ::setrlimit(RLIMIT_NOFILE, &wanted);
+    if (::getrlimit(RLIMIT_NOFILE, &limit) != 0)
+        throw std::runtime_error("getrlimit(RLIMIT_NOFILE) failed");
+    auto need = static_cast<rlim_t>(clients) + spare_descriptors;
+    if (need > limit.rlim_cur)
+        throw std::runtime_error(fmt::format(
+            "{} clients need {} descriptors; granted {} (hard limit {})",
+            clients, need, limit.rlim_cur, limit.rlim_max));
 }
 
 }  // namespace
@@ -790,25 +855,15 @@ int main(int argc, char* argv[])
 {
     try {
         Options options = parse(argc, argv);
-        rlimit limit{};
-        if (::getrlimit(RLIMIT_NOFILE, &limit) == 0) {
-            limit.rlim_cur = limit.rlim_max;  // as many sockets as allowed
-            ::setrlimit(RLIMIT_NOFILE, &limit);
-        }
-        if (static_cast<rlim_t>(options.clients) + 16 > limit.rlim_cur)
-            throw std::runtime_error(
-                fmt::format("{} clients need more descriptors than the "
-                            "hard limit ({}) allows",
-                            options.clients, limit.rlim_max));
+        raise_descriptor_limit(options.clients +
+                               (options.scenario == "slow" ? 1 : 0));
         LoadGen generator(options);
         std::string result = generator.run();
         std::fwrite(result.data(), 1, result.size(), stdout);
         std::fputc('\n', stdout);
         return 0;
     } catch (const std::exception& e) {
-        std::fprintf(stderr, "loadgen: %s\n", e.what());
-        std::fprintf(stderr, "usage: loadgen --port P --scenario "
-                             "fanout|paced|slow|storm|capacity [options]\n");
+        std::fprintf(stderr, "loadgen: %s\n", e.what());  // one line
         return 2;
     }
 }
