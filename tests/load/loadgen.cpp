@@ -420,7 +420,7 @@ private:
         seen_.assign((pairs * static_cast<std::size_t>(o_.lines) + 63) / 64, 0);
         long per_line = o_.mode == Mode::echo       ? 1
                         : o_.mode == Mode::chatroom ? readers
-                                                    : readers - 1;
+                                                    : std::max(readers - 1, 0);
         long expected = static_cast<long>(senders) * o_.lines * per_line;
         latencies_.reserve(
             static_cast<std::size_t>(std::min(expected, max_latencies)));
@@ -556,8 +556,6 @@ private:
         }
     }
 
-    // One epoll_wait and what it reports. Returns how many connections
-    // finished connecting (or failed to) in it.
     // epoll_wait to the nanosecond where the kernel can (paced lines are
     // stamped with when they are due, so sending late would count).
     int wait(epoll_event* events, std::chrono::nanoseconds timeout)
@@ -579,6 +577,8 @@ private:
                             static_cast<int>(ms.count()));
     }
 
+    // One epoll_wait and what it reports. Returns how many connections
+    // finished connecting (or failed to) in it.
     int pump(std::chrono::nanoseconds timeout)
     {
         epoll_event events[max_events];
