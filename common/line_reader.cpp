@@ -69,7 +69,7 @@ LineReader::~LineReader()
 
 bool LineReader::read_line(std::string& line)
 {
-    char chunk[4096];
+    char chunk[16384];  // what one read brings in: a burst, at most
     while (!buffer_.next_line(line)) {
         if (ended_)
             return buffer_.take_rest(line);

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <fmt/core.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <system_error>
@@ -146,8 +147,13 @@ Socket Listener::accept()
         socklen_t length = sizeof address;
         int fd = ::accept4(socket_.fd(), reinterpret_cast<sockaddr*>(&address),
                            &length, SOCK_CLOEXEC);
-        if (fd >= 0)
+        if (fd >= 0) {
+            // No Nagle delay: replies are batched already (burst.hpp), and
+            // a small one must not wait up to 40 ms for the client's ACK.
+            int on = 1;
+            setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
             return Socket(fd, address_text(address));
+        }
         switch (errno) {
         case EMFILE:  // out of descriptors or memory: wait for clients to
         case ENFILE:  // leave instead of spinning on the same error

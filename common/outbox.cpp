@@ -123,10 +123,15 @@ bool Outbox::send(std::string_view text)
 
 bool Outbox::wait_until_below(std::size_t bytes)
 {
-    end_burst();  // we may wait now: first send what waited for us
     State& s = *state_;
+    auto below = [&] { return s.queue.size() <= bytes || s.stopped; };
     std::unique_lock lock(s.mutex);
-    s.drained.wait(lock, [&] { return s.queue.size() <= bytes || s.stopped; });
+    if (!below()) {
+        lock.unlock();
+        end_burst();  // we are going to wait: first send what waited for us
+        lock.lock();
+        s.drained.wait(lock, below);
+    }
     return !s.stopped;
 }
 

@@ -33,10 +33,10 @@ public:
     // a lock, and messages from many threads go out in one send. False if
     // the client has been cut off, or is gone.
     bool send(std::string_view text);
-    // Ends this thread's burst, then waits until at most `bytes` wait to
-    // be sent; false if the client was cut off, or went, meanwhile. A
-    // client that talks faster than it reads what it is sent is slowed down
-    // to its own pace this way, not cut off.
+    // Waits until at most `bytes` wait to be sent (ending this thread's
+    // burst first, if it has to wait); false if the client was cut off, or
+    // went, meanwhile. A client that talks faster than it reads what it is
+    // sent is slowed down to its own pace this way, not cut off.
     bool wait_until_below(std::size_t bytes);
     // Whether the client was cut off for not keeping up.
     bool cut_off() const;

@@ -18,6 +18,7 @@
 #include <cstring>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <string>
 #include <string_view>
 #include <sys/epoll.h>
@@ -148,6 +149,8 @@ private:
                 }
                 return;  // EAGAIN: nobody else waiting; others: try later
             }
+            int on = 1;  // no Nagle delay, as common/listener.cpp
+            setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
             char text[INET_ADDRSTRLEN] = "?";
             inet_ntop(AF_INET, &address.sin_addr, text, sizeof text);
             Client& client = clients_[fd];
