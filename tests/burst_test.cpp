@@ -4,6 +4,7 @@
 #include "line_reader.hpp"
 #include "outbox.hpp"
 #include "socket.hpp"
+#include "socket_pair.hpp"
 
 #include <chrono>
 #include <gtest/gtest.h>
@@ -17,16 +18,7 @@ namespace {
 
 using std::chrono::milliseconds;
 
-struct SocketPair {
-    int a, b;
-    SocketPair()
-    {
-        int fds[2];
-        EXPECT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), 0);
-        a = fds[0];
-        b = fds[1];
-    }
-};
+using test::SocketPair;
 
 // What is in `fd` right now, without waiting: "" if nothing.
 std::string ready_now(int fd)
@@ -85,18 +77,23 @@ TEST(Burst, LastsWhileTheReaderHoldsMoreLines)
     EXPECT_FALSE(net::in_burst());  // "unfinished" is not a line yet
 }
 
-TEST(Burst, ALineWrittenDuringABurstWaitsAndGoesOutWithTheLast)
-{
-    Input input("a\nb\n");
+// Two lines of input, and a socket to reply on, read at `out.b`.
+class BurstReplies : public ::testing::Test {
+protected:
+    ~BurstReplies() override { ::close(out.b); }
+    Input input{"a\nb\n"};
     SocketPair out;
-    net::Socket socket(out.a);
+    net::Socket socket{out.a};
+};
+
+TEST_F(BurstReplies, ALineWrittenDuringABurstWaitsAndGoesOutWithTheLast)
+{
     input.next();
     ASSERT_TRUE(socket.write_line("reply to a"));
     EXPECT_EQ(ready_now(out.b), "");  // it waits
     input.next();
     ASSERT_TRUE(socket.write_line("reply to b"));
     EXPECT_EQ(ready_now(out.b), "reply to a\r\nreply to b\r\n");  // one send
-    ::close(out.b);
 }
 
 TEST(Burst, EndsBeforeTheReaderWaitsForInput)
@@ -134,29 +131,21 @@ TEST(Burst, EndsWhenTheReaderGoesAndWhenTheThreadEnds)
     ::close(out.b);
 }
 
-TEST(Burst, ClosingASocketSendsWhatWaits)
+TEST_F(BurstReplies, ClosingTheSocketSendsWhatWaits)
 {
-    Input input("a\nb\n");
-    SocketPair out;
-    net::Socket socket(out.a);
     input.next();
     ASSERT_TRUE(socket.write_line("last words"));
     socket.close();
     EXPECT_EQ(ready_now(out.b), "last words\r\n");
     net::end_burst();  // the socket is gone: nothing to do, nothing breaks
-    ::close(out.b);
 }
 
-TEST(Burst, WriteAllSendsWhatWaitsFirst)
+TEST_F(BurstReplies, WriteAllSendsWhatWaitsFirst)
 {
-    Input input("a\nb\n");
-    SocketPair out;
-    net::Socket socket(out.a);
     input.next();
     ASSERT_TRUE(socket.write_line("first"));
     ASSERT_TRUE(socket.write_all("second\r\n"));
     EXPECT_EQ(arrives(out.b), "first\r\nsecond\r\n");
-    ::close(out.b);
 }
 
 TEST(Outbox, SendsWhenItsThreadsBurstEndsAllAtOnce)

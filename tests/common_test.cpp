@@ -3,6 +3,7 @@
 #include "listener.hpp"
 #include "log.hpp"
 #include "socket.hpp"
+#include "socket_pair.hpp"
 
 #include <cerrno>
 #include <fcntl.h>
@@ -21,16 +22,7 @@ bool is_open_fd(int fd)
     return ::fcntl(fd, F_GETFD) != -1;
 }
 
-struct SocketPair {
-    int a, b;
-    SocketPair()
-    {
-        int fds[2];
-        EXPECT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), 0);
-        a = fds[0];
-        b = fds[1];
-    }
-};
+using test::SocketPair;
 
 // Everything a LineBuffer gives for `input` fed in pieces of `chunk` bytes.
 std::vector<std::string> lines_of(const std::string& input, size_t chunk,

@@ -516,8 +516,10 @@ private:
                         break;  // not due yet
                     c.out.append(payload_prefix());
                     std::size_t text = c.out.size();
-                    fmt::format_to(std::back_inserter(c.out), "#L {} {} {} ",
-                                   c.sender, c.sent, stamp);
+                    // fmt::format, not format_to: libfmt-dev's format_to
+                    // into a std::string does not link with clang.
+                    c.out +=
+                        fmt::format("#L {} {} {} ", c.sender, c.sent, stamp);
                     c.out.resize(std::max(c.out.size(), text + size), 'x');
                     c.out.push_back('\n');
                 }
