@@ -4,10 +4,12 @@
 
 #include <cerrno>
 #include <condition_variable>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <sys/socket.h>
 #include <utility>
+#include <vector>
 
 namespace net {
 
@@ -28,41 +30,107 @@ struct Outbox::State {
     std::string queue;                  // not sent yet
     bool deferred = false;  // a thread will flush it when its burst ends
     bool writing = false;   // the thread has the queue: only it sends now
+    bool sending = false;   // the pool's sender has bytes of it in flight
     bool closing = false;
     bool stopped = false;  // cut off, or the client is gone: send no more
     bool cut_off = false;
     bool finished = false;  // the thread is done
 
-    void flush() noexcept
+    // Outboxes whose threads have ended their bursts, to be sent by one
+    // thread at a time: whoever ends a burst while nobody sends. What other
+    // threads queue meanwhile for the same clients goes out with it, in the
+    // same send: under load, one send carries many threads' messages.
+    static std::mutex pool_mutex;  // guards the two below
+    static std::vector<std::shared_ptr<State>> pool;
+    static bool pool_busy;  // a thread is sending the pool
+    // Passes over the pool before the sending thread goes back to its own
+    // client; what is left then goes to the outboxes' own threads.
+    static constexpr int max_passes = 4;
+
+    // The outboxes this thread queued for, handed to the pool at once
+    // when its burst ends.
+    struct Mine {
+        std::vector<std::shared_ptr<State>> outboxes;
+        bool deferred = false;
+        void flush() noexcept
+        {
+            deferred = false;
+            send_all(outboxes);
+        }
+    };
+    static thread_local std::shared_ptr<Mine> mine;
+
+    // Puts `outboxes` in the pool, then sends the pool, or leaves it to
+    // whoever sends it now.
+    static void send_all(std::vector<std::shared_ptr<State>>& outboxes) noexcept
     {
-        std::lock_guard lock(mutex);
-        deferred = false;
-        push_locked();
+        std::unique_lock lock(pool_mutex);
+        pool.insert(pool.end(), outboxes.begin(), outboxes.end());
+        outboxes.clear();
+        if (pool_busy)
+            return;  // whoever sends now takes them too
+        pool_busy = true;
+        for (int pass = 0; pass < max_passes && !pool.empty(); ++pass) {
+            std::vector<std::shared_ptr<State>> now;
+            now.swap(pool);
+            lock.unlock();
+            for (auto& state : now)
+                state->send_some();
+            lock.lock();
+        }
+        for (auto& state : pool) {  // still more: their threads send it
+            std::lock_guard state_lock(state->mutex);
+            state->deferred = false;
+            state->to_writer_locked();
+        }
+        pool.clear();
+        pool_busy = false;
     }
 
-    // Sends what the socket takes now; the rest goes to the thread, which
-    // waits for room. A client that keeps up never wakes the thread.
-    void push_locked() noexcept
+    // Sends what the socket takes now, without holding the lock meanwhile
+    // (whoever queues never waits for a send); the rest goes to the
+    // thread, which waits for room. A client that keeps up never wakes it.
+    void send_some() noexcept
     {
-        if (stopped || writing || queue.empty())
-            return;
+        std::string out;
+        {
+            std::lock_guard lock(mutex);
+            deferred = false;
+            if (stopped || writing || sending || queue.empty())
+                return;
+            sending = true;  // nobody else sends until we are done
+            out.swap(queue);
+        }
         ssize_t n;
         do {
-            n = ::send(fd, queue.data(), queue.size(),
-                       MSG_NOSIGNAL | MSG_DONTWAIT);
+            n = ::send(fd, out.data(), out.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
         } while (n < 0 && errno == EINTR);
-        if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+        bool gone = n < 0 && errno != EAGAIN && errno != EWOULDBLOCK;
+        std::lock_guard lock(mutex);
+        sending = false;
+        if (stopped)
+            return;
+        if (gone) {
             stop_locked(false);  // the client is gone
             return;
         }
-        if (n > 0) {
-            queue.erase(0, static_cast<std::size_t>(n));
-            drained.notify_all();  // for wait_until_below
+        out.erase(0, n > 0 ? static_cast<std::size_t>(n) : 0);
+        if (!out.empty()) {
+            queue.insert(0, out);  // before what was queued meanwhile
+            to_writer_locked();    // the socket is full
         }
-        if (!queue.empty()) {
-            writing = true;  // the socket is full: the thread takes over
-            to_writer.notify_one();
-        }
+        drained.notify_all();  // for wait_until_below
+        if (closing)
+            to_writer.notify_one();  // it may wait for us to finish
+    }
+
+    // Leaves the queue to the Outbox's own thread, which waits for room.
+    void to_writer_locked() noexcept
+    {
+        if (stopped || writing || sending || queue.empty())
+            return;
+        writing = true;
+        to_writer.notify_one();
     }
 
     // No more sending; `falling_behind` says it is the client's fault.
@@ -78,6 +146,11 @@ struct Outbox::State {
         ::shutdown(fd, SHUT_RDWR);
     }
 };
+
+std::mutex Outbox::State::pool_mutex;
+std::vector<std::shared_ptr<Outbox::State>> Outbox::State::pool;
+bool Outbox::State::pool_busy = false;
+thread_local std::shared_ptr<Outbox::State::Mine> Outbox::State::mine;
 
 Outbox::Outbox(Socket& socket, std::size_t limit,
                std::chrono::milliseconds stall_limit)
@@ -117,7 +190,12 @@ bool Outbox::send(std::string_view text)
         if (std::exchange(s.deferred, true))
             return true;  // another thread sends it when its burst ends
     }
-    defer(state_);  // we send it when our burst ends
+    auto& mine = State::mine;  // sent when our burst ends
+    if (!mine)
+        mine = std::make_shared<State::Mine>();
+    mine->outboxes.push_back(state_);
+    if (!std::exchange(mine->deferred, true))
+        defer(mine);
     return true;
 }
 
@@ -147,8 +225,9 @@ void Outbox::run()
     std::string sending;
     std::unique_lock lock(s.mutex);
     for (;;) {
-        s.to_writer.wait(lock,
-                         [&s] { return s.writing || s.closing || s.stopped; });
+        s.to_writer.wait(lock, [&s] {  // not while the pool's sender sends
+            return s.stopped || (!s.sending && (s.writing || s.closing));
+        });
         if (s.stopped)
             break;
         if (s.queue.empty()) {

@@ -1,8 +1,10 @@
 // Outbox: the bytes waiting to be sent to one client. Whoever queues a
 // message never waits for the client, so one client that stops reading
-// cannot stall everybody else. The thread that queued sends, without
-// waiting, when it is done with its input (burst.hpp); what the socket
-// could not take then is finished by a thread of the Outbox's own.
+// cannot stall everybody else. What is queued is sent when the thread that
+// queued ends its burst (burst.hpp), without waiting and without holding a
+// lock: by one thread at a time for all outboxes, so that what many
+// threads queue for one client meanwhile goes out in one send. What the
+// socket cannot take then, a thread of the Outbox's own finishes.
 #pragma once
 
 #include "socket.hpp"
@@ -28,10 +30,10 @@ public:
     // client is cut off (a client reading a byte now and then included).
     ~Outbox();
 
-    // Queues `text`, to be sent when this thread's burst ends: when its
-    // reader next waits for input (burst.hpp). So it is never sent holding
-    // a lock, and messages from many threads go out in one send. False if
-    // the client has been cut off, or is gone.
+    // Queues `text`. It is sent at the end of this thread's burst (before
+    // its reader next waits for input: burst.hpp), or at the end of the
+    // burst of another thread that queued for this client first and has
+    // not ended it yet. False if the client has been cut off, or is gone.
     bool send(std::string_view text);
     // Waits until at most `bytes` wait to be sent (ending this thread's
     // burst first, if it has to wait); false if the client was cut off, or

@@ -161,6 +161,19 @@ TEST(Outbox, SendsWhenItsThreadsBurstEndsAllAtOnce)
     ::close(pair.b);
 }
 
+TEST(Outbox, WhatOtherThreadsQueueMeanwhileGoesInTheSameSend)
+{
+    SocketPair pair;
+    net::Socket socket(pair.a);
+    net::Outbox outbox(socket, 1 << 20, milliseconds(5000));
+    ASSERT_TRUE(outbox.send("one\r\n"));  // this thread will send it...
+    std::thread([&] { outbox.send("two\r\n"); }).join();  // its burst ends
+    EXPECT_EQ(ready_now(pair.b), "");  // ...so "two" waits for it
+    net::end_burst();
+    EXPECT_EQ(ready_now(pair.b), "one\r\ntwo\r\n");  // in one send
+    ::close(pair.b);
+}
+
 TEST(Outbox, AReaderEndsTheBurstBeforeItWaits)
 {
     Input input("a\n");
