@@ -45,7 +45,7 @@ struct Outbox::State {
     static bool pool_busy;  // a thread is sending the pool
     // Passes over the pool before the sending thread goes back to its own
     // client; what is left then goes to the outboxes' own threads.
-    static constexpr int max_passes = 4;
+    static constexpr int max_passes = 16;
 
     // The outboxes this thread queued for, handed to the pool at once
     // when its burst ends.
@@ -108,6 +108,7 @@ struct Outbox::State {
         bool gone = n < 0 && errno != EAGAIN && errno != EWOULDBLOCK;
         std::lock_guard lock(mutex);
         sending = false;
+        drained.notify_all();  // for wait_until_below and the destructor
         if (stopped)
             return;
         if (gone) {
@@ -119,7 +120,6 @@ struct Outbox::State {
             queue.insert(0, out);  // before what was queued meanwhile
             to_writer_locked();    // the socket is full
         }
-        drained.notify_all();  // for wait_until_below
         if (closing)
             to_writer.notify_one();  // it may wait for us to finish
     }
@@ -171,8 +171,11 @@ Outbox::~Outbox()
             s.stop_locked(true);  // still sending: cut it off, so we can go
     }
     thread_.join();
-    std::lock_guard lock(s.mutex);
-    s.stopped = true;  // for late flushes: the socket may soon be closed
+    std::unique_lock lock(s.mutex);
+    // The pool's send, if one is under way, never waits: we wait for it,
+    // so that nothing is sent once the socket is closed, as it soon is.
+    s.drained.wait(lock, [&s] { return !s.sending; });
+    s.stopped = true;
 }
 
 bool Outbox::send(std::string_view text)

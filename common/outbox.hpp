@@ -33,7 +33,9 @@ public:
     // Queues `text`. It is sent at the end of this thread's burst (before
     // its reader next waits for input: burst.hpp), or at the end of the
     // burst of another thread that queued for this client first and has
-    // not ended it yet. False if the client has been cut off, or is gone.
+    // not ended it yet. So a thread that sends must end its bursts: a
+    // LineReader does before it waits, or call net::end_burst(). False if
+    // the client has been cut off, or is gone.
     bool send(std::string_view text);
     // Waits until at most `bytes` wait to be sent (ending this thread's
     // burst first, if it has to wait); false if the client was cut off, or
