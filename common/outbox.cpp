@@ -56,7 +56,10 @@ struct Outbox::State {
         {
             deferred = false;
             send_all(outboxes);
+            if (outboxes.capacity() > keep)  // a storm of joins is over
+                std::vector<std::shared_ptr<State>>().swap(outboxes);
         }
+        static constexpr std::size_t keep = 1024;
     };
     static thread_local std::shared_ptr<Mine> mine;
 
@@ -245,7 +248,7 @@ void Outbox::run()
         lock.unlock();
         bool sent = write_all(s.fd, sending, s.stall_limit);
         bool stalled = !sent && errno == ETIMEDOUT;
-        sending.clear();
+        std::string().swap(sending);  // an idle outbox keeps no memory
         lock.lock();
         if (!sent && !s.stopped) {
             s.stop_locked(stalled);  // it took nothing for stall_limit, or
