@@ -6,12 +6,26 @@
 #include <condition_variable>
 #include <memory>
 #include <mutex>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <set>
 #include <string>
 #include <sys/socket.h>
 #include <utility>
 #include <vector>
 
 namespace net {
+
+using Clock = std::chrono::steady_clock;
+
+// A client with bytes waiting that takes none for this long is not waited
+// for by whoever talks: it is left to the limit to cut it off.
+constexpr std::chrono::milliseconds patience{50};
+// The writer thread sends this much at a time, noting each time that the
+// client took it; and the kernel keeps no more than this unsent for the
+// client (TCP_NOTSENT_LOWAT), so what it has not taken waits here, where
+// it is counted, not in a socket buffer of several MiB.
+constexpr int piece = 16 << 10;
 
 // Everything the Outbox, its thread and the threads that deferred a flush
 // of it (burst.hpp) share. It may outlive the Outbox: then it is stopped.
@@ -28,13 +42,33 @@ struct Outbox::State {
     std::condition_variable to_writer;  // the Outbox's thread waits here
     std::condition_variable drained;    // and here whoever waits for it
     std::string queue;                  // not sent yet
-    bool deferred = false;  // a thread will flush it when its burst ends
-    bool writing = false;   // the thread has the queue: only it sends now
-    bool sending = false;   // the pool's sender has bytes of it in flight
+    std::size_t in_flight = 0;          // taken from the queue, not yet sent
+    Clock::time_point taken_at;  // the client last took bytes, or began to
+                                 // have bytes waiting
+    bool deferred = false;       // a thread will flush it when its burst ends
+    bool writing = false;        // the thread has the queue: only it sends now
+    bool sending = false;        // the pool's sender has bytes of it in flight
     bool closing = false;
     bool stopped = false;  // cut off, or the client is gone: send no more
     bool cut_off = false;
     bool finished = false;  // the thread is done
+
+    std::size_t waiting_locked() const { return queue.size() + in_flight; }
+    // Waits until at most `bytes` wait, or the client is gone; if
+    // `patient`, only while the client takes bytes at all.
+    void wait_until_below(std::unique_lock<std::mutex>& lock, std::size_t bytes,
+                          bool patient)
+    {
+        while (!stopped && waiting_locked() > bytes) {
+            if (!patient) {
+                drained.wait(lock);
+            } else if (drained.wait_until(lock, taken_at + patience) ==
+                       std::cv_status::timeout) {
+                if (Clock::now() >= taken_at + patience)
+                    return;  // it takes nothing: the limit will see to it
+            }
+        }
+    }
 
     // Outboxes whose threads have ended their bursts, to be sent by one
     // thread at a time: whoever ends a burst while nobody sends. What other
@@ -48,9 +82,11 @@ struct Outbox::State {
     static constexpr int max_passes = 16;
 
     // The outboxes this thread queued for, handed to the pool at once
-    // when its burst ends.
+    // when its burst ends; and those it left behind (more than a quarter
+    // of their limit waiting), for wait_until_below.
     struct Mine {
         std::vector<std::shared_ptr<State>> outboxes;
+        std::set<std::shared_ptr<State>> behind;
         bool deferred = false;
         void flush() noexcept
         {
@@ -103,6 +139,7 @@ struct Outbox::State {
                 return;
             sending = true;  // nobody else sends until we are done
             out.swap(queue);
+            in_flight = out.size();
         }
         ssize_t n;
         do {
@@ -111,6 +148,9 @@ struct Outbox::State {
         bool gone = n < 0 && errno != EAGAIN && errno != EWOULDBLOCK;
         std::lock_guard lock(mutex);
         sending = false;
+        in_flight = 0;
+        if (n > 0)
+            taken_at = Clock::now();
         drained.notify_all();  // for wait_until_below and the destructor
         if (stopped)
             return;
@@ -160,6 +200,8 @@ Outbox::Outbox(Socket& socket, std::size_t limit,
     : state_(std::make_shared<State>(socket.fd(), limit, stall_limit)),
       thread_(&Outbox::run, this)
 {
+    ::setsockopt(socket.fd(), IPPROTO_TCP, TCP_NOTSENT_LOWAT, &piece,
+                 sizeof piece);  // not TCP (a test's socket pair): no matter
 }
 
 Outbox::~Outbox()
@@ -184,38 +226,56 @@ Outbox::~Outbox()
 bool Outbox::send(std::string_view text)
 {
     State& s = *state_;
+    bool behind = false;
+    bool first = false;  // the first thread to queue since the last send
     {
         std::lock_guard lock(s.mutex);
         if (s.stopped)
             return false;
-        if (s.queue.size() + text.size() > s.limit) {
+        if (s.waiting_locked() + text.size() > s.limit) {
             s.stop_locked(true);  // too far behind: a SendQ, as IRC has
             return false;
         }
+        if (s.waiting_locked() == 0)
+            s.taken_at = Clock::now();  // patience counts from now
         s.queue.append(text);
-        if (std::exchange(s.deferred, true))
-            return true;  // another thread sends it when its burst ends
+        behind = s.waiting_locked() > s.limit / 4;
+        first = !std::exchange(s.deferred, true);
     }
-    auto& mine = State::mine;  // sent when our burst ends
+    if (!behind && !first)
+        return true;  // another thread sends it when its burst ends
+    auto& mine = State::mine;
     if (!mine)
         mine = std::make_shared<State::Mine>();
-    mine->outboxes.push_back(state_);
-    if (!std::exchange(mine->deferred, true))
-        defer(mine);
+    if (behind)
+        mine->behind.insert(state_);  // we will wait for it to catch up
+    if (first) {
+        mine->outboxes.push_back(state_);  // sent when our burst ends
+        if (!std::exchange(mine->deferred, true))
+            defer(mine);
+    }
     return true;
 }
 
 bool Outbox::wait_until_below(std::size_t bytes)
 {
     State& s = *state_;
-    auto below = [&] { return s.queue.size() <= bytes || s.stopped; };
-    std::unique_lock lock(s.mutex);
-    if (!below()) {
-        lock.unlock();
-        end_burst();  // we are going to wait: first send what waited for us
-        lock.lock();
-        s.drained.wait(lock, below);
+    std::set<std::shared_ptr<State>> others;
+    if (State::mine)
+        others.swap(State::mine->behind);
+    others.erase(state_);
+    {
+        std::lock_guard lock(s.mutex);
+        if (others.empty() && (s.stopped || s.waiting_locked() <= bytes))
+            return !s.stopped;
     }
+    end_burst();  // we are going to wait: first send what waited for us
+    for (const auto& other : others) {  // only while they read at all
+        std::unique_lock lock(other->mutex);
+        other->wait_until_below(lock, bytes, true);
+    }
+    std::unique_lock lock(s.mutex);
+    s.wait_until_below(lock, bytes, false);  // our own client: always
     return !s.stopped;
 }
 
@@ -242,14 +302,27 @@ void Outbox::run()
                 break;
             continue;
         }
-        s.writing = true;        // closing, with lines left: ours now
-        sending.swap(s.queue);   // one write for all that has piled up
-        s.drained.notify_all();  // for wait_until_below
-        lock.unlock();
-        bool sent = write_all(s.fd, sending, s.stall_limit);
-        bool stalled = !sent && errno == ETIMEDOUT;
+        s.writing = true;       // closing, with lines left: ours now
+        sending.swap(s.queue);  // one write for all that has piled up
+        s.in_flight = sending.size();
+        bool sent = true;
+        bool stalled = false;
+        for (std::size_t at = 0; sent && !s.stopped && at < sending.size();
+             at += static_cast<std::size_t>(piece)) {
+            std::string_view part = std::string_view(sending).substr(
+                at, static_cast<std::size_t>(piece));
+            lock.unlock();
+            sent = write_all(s.fd, part, s.stall_limit);
+            stalled = !sent && errno == ETIMEDOUT;
+            lock.lock();
+            if (sent) {  // it takes bytes: whoever waits for it waits on
+                s.in_flight -= part.size();
+                s.taken_at = Clock::now();
+                s.drained.notify_all();
+            }
+        }
+        s.in_flight = 0;
         std::string().swap(sending);  // an idle outbox keeps no memory
-        lock.lock();
         if (!sent && !s.stopped) {
             s.stop_locked(stalled);  // it took nothing for stall_limit, or
             break;                   // it is gone

@@ -37,10 +37,14 @@ public:
     // LineReader does before it waits, or call net::end_burst(). False if
     // the client has been cut off, or is gone.
     bool send(std::string_view text);
-    // Waits until at most `bytes` wait to be sent (ending this thread's
-    // burst first, if it has to wait); false if the client was cut off, or
-    // went, meanwhile. A client that talks faster than it reads what it is
-    // sent is slowed down to its own pace this way, not cut off.
+    // Waits until at most `bytes` wait to be sent to this client, and to
+    // each client this thread left more than a quarter of its limit behind
+    // since it last waited, while that one takes bytes at all (ending this
+    // thread's burst first, if it has to wait). So whoever talks goes at
+    // the pace of those who read, and one who talks faster than it reads
+    // is slowed down, not cut off; a client that takes nothing for 50 ms
+    // is not waited for, and its limit cuts it off. False if this client
+    // was cut off, or went, meanwhile.
     bool wait_until_below(std::size_t bytes);
     // Whether the client was cut off for not keeping up.
     bool cut_off() const;

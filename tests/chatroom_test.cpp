@@ -273,6 +273,48 @@ TEST_F(ChatRoom, OneClientThatNeverReadsCannotStallTheRoom)
     }));
 }
 
+TEST_F(ChatRoom, AReaderSlowerThanTheTalkerIsWaitedForNotCutOff)
+{
+    Client slow = join(server, "slow");
+    // Small, so what it has not read waits in its outbox; not below
+    // loopback's 64 KiB segments, or TCP itself would pause it for seconds.
+    int small = 128 << 10;
+    setsockopt(slow.fd(), SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+    Client talker = join(server, "talker");
+    expect_next(slow, "NEW talker");
+    constexpr int count = 20000;  // 8 MB: far past the 1 MiB limit
+    const std::string text(400, 'x');
+    std::thread chatter([&] {
+        try {
+            for (int i = 0; i < count; ++i)
+                talker.send_line("MESSAGE " + text);
+        } catch (const std::runtime_error&) {
+        }
+    });
+    std::thread talker_reads([&] {  // the talker reads as fast as it can
+        for (int heard = 0; heard < count;)
+            if (auto line = talker.read_line())
+                heard += *line == text;
+            else
+                return;
+    });
+    int received = 0;
+    for (int lines = 0; received < count; ++lines) {
+        if (lines % 40 == 0)  // 8 KB, then a pause: it reads, but slowly
+            std::this_thread::sleep_for(milliseconds(1));
+        auto line = slow.read_line();
+        if (!line)
+            break;
+        received += *line == text;
+    }
+    chatter.join();
+    talker_reads.join();
+    EXPECT_EQ(received, count) << "lost the slow reader";
+    EXPECT_FALSE(server.wait_for_line(
+        [](const std::string& l) { return l.find("cut off") != l.npos; },
+        milliseconds(0)));
+}
+
 // Hostile clients.
 
 TEST_F(ChatRoom, OddArgumentsGetErrorsAndNothingElse)
