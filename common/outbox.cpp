@@ -54,20 +54,22 @@ struct Outbox::State {
     bool finished = false;  // the thread is done
 
     std::size_t waiting_locked() const { return queue.size() + in_flight; }
-    // Waits until at most `bytes` wait, or the client is gone; if
-    // `patient`, only while the client takes bytes at all.
+    // Whether to wait for more than `bytes` to be sent: not if the client
+    // is gone, nor, if `patient`, while it takes nothing (the limit will
+    // see to it).
+    bool worth_waiting_locked(std::size_t bytes, bool patient) const
+    {
+        return !stopped && waiting_locked() > bytes &&
+               (!patient || Clock::now() < taken_at + patience);
+    }
     void wait_until_below(std::unique_lock<std::mutex>& lock, std::size_t bytes,
                           bool patient)
     {
-        while (!stopped && waiting_locked() > bytes) {
-            if (!patient) {
+        while (worth_waiting_locked(bytes, patient))
+            if (patient)
+                drained.wait_until(lock, taken_at + patience);
+            else
                 drained.wait(lock);
-            } else if (drained.wait_until(lock, taken_at + patience) ==
-                       std::cv_status::timeout) {
-                if (Clock::now() >= taken_at + patience)
-                    return;  // it takes nothing: the limit will see to it
-            }
-        }
     }
 
     // Outboxes whose threads have ended their bursts, to be sent by one
@@ -239,7 +241,7 @@ bool Outbox::send(std::string_view text)
         if (s.waiting_locked() == 0)
             s.taken_at = Clock::now();  // patience counts from now
         s.queue.append(text);
-        behind = s.waiting_locked() > s.limit / 4;
+        behind = s.worth_waiting_locked(s.limit / 4, true);
         first = !std::exchange(s.deferred, true);
     }
     if (!behind && !first)
@@ -264,10 +266,18 @@ bool Outbox::wait_until_below(std::size_t bytes)
     if (State::mine)
         others.swap(State::mine->behind);
     others.erase(state_);
+    for (auto it = others.begin(); it != others.end();) {
+        bool wait = false;
+        {
+            std::lock_guard lock((*it)->mutex);
+            wait = (*it)->worth_waiting_locked(bytes, true);
+        }
+        it = wait ? std::next(it) : others.erase(it);  // caught up, or idle
+    }
     {
         std::lock_guard lock(s.mutex);
-        if (others.empty() && (s.stopped || s.waiting_locked() <= bytes))
-            return !s.stopped;
+        if (others.empty() && !s.worth_waiting_locked(bytes, false))
+            return !s.stopped;  // nobody to wait for: the burst goes on
     }
     end_burst();  // we are going to wait: first send what waited for us
     for (const auto& other : others) {  // only while they read at all
