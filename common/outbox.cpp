@@ -18,9 +18,10 @@ namespace net {
 
 using Clock = std::chrono::steady_clock;
 
-// A client with bytes waiting that takes none for this long is not waited
-// for by whoever talks: it is left to the limit to cut it off.
-constexpr std::chrono::milliseconds patience{50};
+// A client with bytes waiting that takes no piece (below) for this long is
+// not waited for by whoever talks: it is left to the limit to cut it off.
+// So a client keeps the room waiting only while it reads 160 KiB/s.
+constexpr std::chrono::milliseconds patience{100};
 // The writer thread sends this much at a time, noting each time that the
 // client took it; and the kernel keeps no more than this unsent for the
 // client (TCP_NOTSENT_LOWAT), so what it has not taken waits here, where

@@ -39,11 +39,11 @@ public:
     bool send(std::string_view text);
     // Waits until at most `bytes` wait to be sent to this client, and to
     // each client this thread left more than a quarter of its limit behind
-    // since it last waited, while that one takes bytes at all (ending this
+    // since it last waited, while that one keeps reading (ending this
     // thread's burst first, if it has to wait). So whoever talks goes at
     // the pace of those who read, and one who talks faster than it reads
-    // is slowed down, not cut off; a client that takes nothing for 50 ms
-    // is not waited for, and its limit cuts it off. False if this client
+    // is slowed down, not cut off. A client that takes less than 16 KiB in
+    // 100 ms is not waited for: its limit cuts it off. False if this client
     // was cut off, or went, meanwhile.
     bool wait_until_below(std::size_t bytes);
     // Whether the client was cut off for not keeping up.
