@@ -18,15 +18,16 @@ namespace net {
 
 using Clock = std::chrono::steady_clock;
 
-// A client with bytes waiting that takes no piece (below) for this long is
-// not waited for by whoever talks: it is left to the limit to cut it off.
-// So a client keeps the room waiting only while it reads 160 KiB/s.
+// A client that has not taken a piece (below) for this long is not waited
+// for by whoever talks: it is left to the limit to cut it off. So a client
+// keeps the room waiting only while it reads 160 KiB/s; one that reads a
+// byte now and then cannot hold up the room.
 constexpr std::chrono::milliseconds patience{100};
-// The writer thread sends this much at a time, noting each time that the
-// client took it; and the kernel keeps no more than this unsent for the
-// client (TCP_NOTSENT_LOWAT), so what it has not taken waits here, where
-// it is counted, not in a socket buffer of several MiB.
 constexpr int piece = 16 << 10;
+// The kernel keeps no more than this unsent for a client (with
+// TCP_NOTSENT_LOWAT), so what it has not taken waits in its outbox, where
+// it is counted, not in a socket buffer of several MiB.
+constexpr int unsent = 16 << 10;
 
 // Everything the Outbox, its thread and the threads that deferred a flush
 // of it (burst.hpp) share. It may outlive the Outbox: then it is stopped.
@@ -44,17 +45,29 @@ struct Outbox::State {
     std::condition_variable drained;    // and here whoever waits for it
     std::string queue;                  // not sent yet
     std::size_t in_flight = 0;          // taken from the queue, not yet sent
-    Clock::time_point taken_at;  // the client last took bytes, or began to
-                                 // have bytes waiting
-    bool deferred = false;       // a thread will flush it when its burst ends
-    bool writing = false;        // the thread has the queue: only it sends now
-    bool sending = false;        // the pool's sender has bytes of it in flight
+    Clock::time_point taken_at;         // the client last took a piece
+    std::size_t taken = 0;              // bytes it took since then
+    bool deferred = false;  // a thread will flush it when its burst ends
+    bool writing = false;   // the thread has the queue: only it sends now
+    bool sending = false;   // the pool's sender has bytes of it in flight
     bool closing = false;
     bool stopped = false;  // cut off, or the client is gone: send no more
     bool cut_off = false;
     bool finished = false;  // the thread is done
 
     std::size_t waiting_locked() const { return queue.size() + in_flight; }
+    // Who waits for a client that is behind waits until it has caught up:
+    // not just under the mark, or it would wait again at the next line.
+    std::size_t behind() const { return limit / 4; }
+    std::size_t caught_up() const { return limit / 8; }
+    void took_locked(std::size_t bytes)
+    {
+        taken += bytes;
+        if (taken >= static_cast<std::size_t>(piece)) {
+            taken = 0;
+            taken_at = Clock::now();
+        }
+    }
     // Whether to wait for more than `bytes` to be sent: not if the client
     // is gone, nor, if `patient`, while it takes nothing (the limit will
     // see to it).
@@ -86,7 +99,7 @@ struct Outbox::State {
 
     // The outboxes this thread queued for, handed to the pool at once
     // when its burst ends; and those it left behind (more than a quarter
-    // of their limit waiting), for wait_until_below.
+    // of their limit waiting), for keep_pace.
     struct Mine {
         std::vector<std::shared_ptr<State>> outboxes;
         std::set<std::shared_ptr<State>> behind;
@@ -153,8 +166,8 @@ struct Outbox::State {
         sending = false;
         in_flight = 0;
         if (n > 0)
-            taken_at = Clock::now();
-        drained.notify_all();  // for wait_until_below and the destructor
+            took_locked(static_cast<std::size_t>(n));
+        drained.notify_all();  // for keep_pace and the destructor
         if (stopped)
             return;
         if (gone) {
@@ -203,8 +216,8 @@ Outbox::Outbox(Socket& socket, std::size_t limit,
     : state_(std::make_shared<State>(socket.fd(), limit, stall_limit)),
       thread_(&Outbox::run, this)
 {
-    ::setsockopt(socket.fd(), IPPROTO_TCP, TCP_NOTSENT_LOWAT, &piece,
-                 sizeof piece);  // not TCP (a test's socket pair): no matter
+    ::setsockopt(socket.fd(), IPPROTO_TCP, TCP_NOTSENT_LOWAT, &unsent,
+                 sizeof unsent);  // not TCP (a test's socket pair): no matter
 }
 
 Outbox::~Outbox()
@@ -239,10 +252,8 @@ bool Outbox::send(std::string_view text)
             s.stop_locked(true);  // too far behind: a SendQ, as IRC has
             return false;
         }
-        if (s.waiting_locked() == 0)
-            s.taken_at = Clock::now();  // patience counts from now
         s.queue.append(text);
-        behind = s.worth_waiting_locked(s.limit / 4, true);
+        behind = s.worth_waiting_locked(s.behind(), true);
         first = !std::exchange(s.deferred, true);
     }
     if (!behind && !first)
@@ -260,9 +271,10 @@ bool Outbox::send(std::string_view text)
     return true;
 }
 
-bool Outbox::wait_until_below(std::size_t bytes)
+bool Outbox::keep_pace()
 {
     State& s = *state_;
+    const std::size_t bytes = s.caught_up();
     std::set<std::shared_ptr<State>> others;
     if (State::mine)
         others.swap(State::mine->behind);
@@ -277,7 +289,7 @@ bool Outbox::wait_until_below(std::size_t bytes)
     }
     {
         std::lock_guard lock(s.mutex);
-        if (others.empty() && !s.worth_waiting_locked(bytes, false))
+        if (others.empty() && !s.worth_waiting_locked(s.behind(), false))
             return !s.stopped;  // nobody to wait for: the burst goes on
     }
     end_burst();  // we are going to wait: first send what waited for us
@@ -318,19 +330,19 @@ void Outbox::run()
         s.in_flight = sending.size();
         bool sent = true;
         bool stalled = false;
-        for (std::size_t at = 0; sent && !s.stopped && at < sending.size();
-             at += static_cast<std::size_t>(piece)) {
-            std::string_view part = std::string_view(sending).substr(
-                at, static_cast<std::size_t>(piece));
+        for (std::string_view rest = sending; !rest.empty() && !s.stopped;) {
             lock.unlock();
-            sent = write_all(s.fd, part, s.stall_limit);
-            stalled = !sent && errno == ETIMEDOUT;
+            ssize_t n = write_some(s.fd, rest, s.stall_limit);
+            stalled = n < 0 && errno == ETIMEDOUT;
             lock.lock();
-            if (sent) {  // it takes bytes: whoever waits for it waits on
-                s.in_flight -= part.size();
-                s.taken_at = Clock::now();
-                s.drained.notify_all();
+            if (n <= 0) {
+                sent = false;
+                break;
             }
+            rest.remove_prefix(static_cast<std::size_t>(n));
+            s.in_flight = rest.size();
+            s.took_locked(static_cast<std::size_t>(n));
+            s.drained.notify_all();  // for keep_pace
         }
         s.in_flight = 0;
         std::string().swap(sending);  // an idle outbox keeps no memory

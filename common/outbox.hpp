@@ -37,15 +37,15 @@ public:
     // LineReader does before it waits, or call net::end_burst(). False if
     // the client has been cut off, or is gone.
     bool send(std::string_view text);
-    // Waits until at most `bytes` wait to be sent to this client, and to
-    // each client this thread left more than a quarter of its limit behind
-    // since it last waited, while that one keeps reading (ending this
-    // thread's burst first, if it has to wait). So whoever talks goes at
-    // the pace of those who read, and one who talks faster than it reads
-    // is slowed down, not cut off. A client that takes less than 16 KiB in
-    // 100 ms is not waited for: its limit cuts it off. False if this client
-    // was cut off, or went, meanwhile.
-    bool wait_until_below(std::size_t bytes);
+    // For whoever talks, before it reads on. If more than a quarter of its
+    // limit waits for this client, or for another this thread has sent to
+    // since it last called and that still reads, waits until at most an
+    // eighth does (ending this thread's burst first). So whoever talks goes
+    // at the pace of those who read, and one who talks faster than it
+    // reads is slowed down, not cut off. A client that takes less than 16
+    // KiB in 100 ms is not waited for: its limit cuts it off. False if
+    // this client was cut off, or went, meanwhile.
+    bool keep_pace();
     // Whether the client was cut off for not keeping up.
     bool cut_off() const;
 

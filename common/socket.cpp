@@ -115,29 +115,40 @@ bool Socket::write_line(std::string_view line)
     return true;
 }
 
-bool write_all(int fd, std::string_view data,
-               std::chrono::milliseconds stall_limit) noexcept
+ssize_t write_some(int fd, std::string_view data,
+                   std::chrono::milliseconds stall_limit) noexcept
 {
     // With a limit, send must not block: poll does the waiting, with a
     // timeout. Without one, a plain blocking send.
     const int flags =
         MSG_NOSIGNAL | (stall_limit == no_limit ? 0 : MSG_DONTWAIT);
-    while (!data.empty()) {
+    for (;;) {
         ssize_t n = ::send(fd, data.data(), data.size(), flags);
-        if (n > 0) {
-            data.remove_prefix(static_cast<size_t>(n));  // a partial write
-        } else if (n < 0 && errno == EINTR) {
+        if (n >= 0) {
+            return n;  // all of it, or as much as fitted
+        } else if (errno == EINTR) {
             continue;  // a signal arrived: just try again
-        } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
             pollfd p{fd, POLLOUT, 0};  // buffer full: wait for room
             int ready = ::poll(&p, 1, static_cast<int>(stall_limit.count()));
             if (ready == 0)
                 errno = ETIMEDOUT;  // it took nothing for stall_limit
             if (ready == 0 || (ready < 0 && errno != EINTR))
-                return false;
+                return -1;
         } else {
-            return false;  // EPIPE, ECONNRESET, ...: the peer is gone
+            return -1;  // EPIPE, ECONNRESET, ...: the peer is gone
         }
+    }
+}
+
+bool write_all(int fd, std::string_view data,
+               std::chrono::milliseconds stall_limit) noexcept
+{
+    while (!data.empty()) {
+        ssize_t n = write_some(fd, data, stall_limit);
+        if (n <= 0)
+            return false;
+        data.remove_prefix(static_cast<size_t>(n));  // a partial write
     }
     return true;
 }

@@ -5,6 +5,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <sys/types.h>
 
 namespace net {
 
@@ -51,5 +52,10 @@ private:
 // peer has taken no byte for that long: a client that stopped reading.
 bool write_all(int fd, std::string_view data,
                std::chrono::milliseconds stall_limit = no_limit) noexcept;
+// One step of write_all: sends what the socket takes of `data` (waiting
+// for room first if it takes nothing), and returns how many bytes that
+// was; -1 if the peer is gone or took nothing for `stall_limit`.
+ssize_t write_some(int fd, std::string_view data,
+                   std::chrono::milliseconds stall_limit = no_limit) noexcept;
 
 }  // namespace net

@@ -100,8 +100,8 @@ static std::string converse(net::Socket& client)
     };
     enum class Got { line, too_long, end };
     auto next_line = [&](std::string& line) {
-        if (!outbox.wait_until_below(outbox_limit / 4))
-            return Got::end;  // let a fast talker go at the pace it reads
+        if (!outbox.keep_pace())
+            return Got::end;  // go at the pace of those who read
         if (!reader.read_line(line))
             return Got::end;  // the client is gone
         if (!reader.cut())
