@@ -6,6 +6,7 @@
 #include "socket_pair.hpp"
 
 #include <cerrno>
+#include <chrono>
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <string>
@@ -22,6 +23,7 @@ bool is_open_fd(int fd)
     return ::fcntl(fd, F_GETFD) != -1;
 }
 
+using std::chrono::milliseconds;
 using test::SocketPair;
 
 // Everything a LineBuffer gives for `input` fed in pieces of `chunk` bytes.
@@ -128,6 +130,26 @@ TEST(Socket, WriteAllToAVanishedPeerFailsWithoutSigpipe)
     net::Socket socket(pair.a);
     EXPECT_FALSE(socket.write_all("anyone there?"));  // alive: no SIGPIPE
     EXPECT_FALSE(socket.write_line("hello?"));
+}
+
+TEST(Socket, WriteSomeSendsWhatFitsThenTimesOutOnAFullSocket)
+{
+    SocketPair pair;
+    const std::string data(64 << 20, 'x');  // more than any socket buffer
+    ssize_t first = net::write_some(pair.a, data, milliseconds(50));
+    EXPECT_GT(first, 0);
+    EXPECT_LT(first, static_cast<ssize_t>(data.size()));  // what fitted
+    ssize_t sent = first;
+    while (sent < static_cast<ssize_t>(data.size())) {  // fill it up
+        ssize_t n = net::write_some(pair.a, data, milliseconds(50));
+        if (n < 0)
+            break;
+        sent += n;
+    }
+    EXPECT_EQ(errno, ETIMEDOUT);  // nobody reads: nothing for 50 ms
+    ::close(pair.b);
+    EXPECT_EQ(net::write_some(pair.a, "gone?", milliseconds(50)), -1);
+    ::close(pair.a);
 }
 
 TEST(LineBuffer, SplitsOnNewlineAndDropsCr)
