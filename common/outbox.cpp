@@ -27,7 +27,7 @@ constexpr int piece = 16 << 10;
 // The kernel keeps no more than this unsent for a client (with
 // TCP_NOTSENT_LOWAT), so what it has not taken waits in its outbox, where
 // it is counted, not in a socket buffer of several MiB.
-constexpr int unsent = 16 << 10;
+constexpr int unsent = 128 << 10;
 
 // Everything the Outbox, its thread and the threads that deferred a flush
 // of it (burst.hpp) share. It may outlive the Outbox: then it is stopped.
