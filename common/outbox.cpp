@@ -20,9 +20,9 @@ using Clock = std::chrono::steady_clock;
 
 // A client that has not taken a piece (below) for this long is not waited
 // for by whoever talks: it is left to the limit to cut it off. So a client
-// keeps the room waiting only while it reads 160 KiB/s; one that reads a
+// keeps the room waiting only while it reads 320 KiB/s; one that reads a
 // byte now and then cannot hold up the room.
-constexpr std::chrono::milliseconds patience{100};
+constexpr std::chrono::milliseconds patience{50};
 constexpr int piece = 16 << 10;
 // The kernel keeps no more than this unsent for a client (with
 // TCP_NOTSENT_LOWAT), so what it has not taken waits in its outbox, where

@@ -43,7 +43,7 @@ public:
     // eighth does (ending this thread's burst first). So whoever talks goes
     // at the pace of those who read, and one who talks faster than it
     // reads is slowed down, not cut off. A client that takes less than 16
-    // KiB in 100 ms is not waited for: its limit cuts it off. False if
+    // KiB in 50 ms is not waited for: its limit cuts it off. False if
     // this client was cut off, or went, meanwhile.
     bool keep_pace();
     // Whether the client was cut off for not keeping up.
