@@ -64,6 +64,23 @@ struct Input {
         EXPECT_TRUE(reader.read_line(line));
         return line;
     }
+    // In a thread of its own (a burst belongs to one thread): takes the
+    // first line, calls reply(), then reads on until the input ends.
+    // Returns what arrived at `peer` while that thread waited for input.
+    template <typename Reply>
+    std::string replies_before_waiting(int peer, Reply reply)
+    {
+        std::thread conversation([&] {
+            next();
+            reply();
+            while (reader.read_line(line)) {  // waits for more input
+            }
+        });
+        std::string arrived = arrives(peer);
+        ::shutdown(pair.b, SHUT_WR);  // let the reader go
+        conversation.join();
+        return arrived;
+    }
 };
 
 TEST(Burst, LastsWhileTheReaderHoldsMoreLines)
@@ -101,15 +118,9 @@ TEST(Burst, EndsBeforeTheReaderWaitsForInput)
     Input input("a\n\n");  // the blank line: nothing to reply
     SocketPair out;
     net::Socket socket(out.a);
-    std::thread conversation([&] {  // a burst belongs to one thread
-        input.next();
-        socket.write_line("reply");
-        input.next();
-        input.reader.read_line(input.line);  // waits for more input
-    });
-    EXPECT_EQ(arrives(out.b), "reply\r\n");  // sent before it waited
-    ::shutdown(input.pair.b, SHUT_WR);       // let the reader go
-    conversation.join();
+    EXPECT_EQ(input.replies_before_waiting(out.b,
+                                           [&] { socket.write_line("reply"); }),
+              "reply\r\n");  // sent before it waited
     ::close(out.b);
 }
 
@@ -180,14 +191,9 @@ TEST(Outbox, AReaderEndsTheBurstBeforeItWaits)
     SocketPair pair;
     net::Socket socket(pair.a);
     net::Outbox outbox(socket, 1 << 20, milliseconds(5000));
-    std::thread conversation([&] {
-        input.next();
-        outbox.send("reply\r\n");
-        input.reader.read_line(input.line);  // waits for more input
-    });
-    EXPECT_EQ(arrives(pair.b), "reply\r\n");
-    ::shutdown(input.pair.b, SHUT_WR);  // let the reader go
-    conversation.join();
+    EXPECT_EQ(
+        input.replies_before_waiting(pair.b, [&] { outbox.send("reply\r\n"); }),
+        "reply\r\n");
     ::close(pair.b);
 }
 
