@@ -1,7 +1,5 @@
 #include "line_reader.hpp"
 
-#include "burst.hpp"
-
 #include <algorithm>
 #include <cerrno>
 #include <poll.h>
@@ -62,18 +60,12 @@ LineReader::LineReader(int fd, std::size_t max_line)
 {
 }
 
-LineReader::~LineReader()
-{
-    end_burst();
-}
-
 bool LineReader::read_line(std::string& line)
 {
-    char chunk[16384];  // what one read brings in: a burst, at most
+    char chunk[16384];  // what one read brings in, at most
     while (!buffer_.next_line(line)) {
         if (ended_)
             return buffer_.take_rest(line);
-        end_burst();  // we may wait now: first send what waited for us
         if (pause_.count() > 0 && buffer_.size() > 0) {
             pollfd p{fd_, POLLIN, 0};
             int ready = ::poll(&p, 1, static_cast<int>(pause_.count()));
@@ -88,7 +80,6 @@ bool LineReader::read_line(std::string& line)
         else
             ended_ = true;  // 0: closed; < 0: reset or another error
     }
-    set_burst(buffer_.has_line());  // more lines already here: a burst
     return true;
 }
 

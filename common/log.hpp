@@ -1,9 +1,11 @@
-// What a server prints: one line at a time, at once, whole.
+// What a program prints, one whole line at a time, and how main fails.
 #pragma once
 
+#include <cstdint>
 #include <cstdio>
 #include <exception>
 #include <fmt/core.h>
+#include <stdexcept>
 #include <string>
 #include <utility>
 
@@ -22,9 +24,15 @@ void log(fmt::format_string<Args...> format, Args&&... args)
 
 // "chatserver3" from "./build/bin/chatserver3".
 std::string program_name(const char* argv0);
+// "chatserver3: listening on port 8888", the line tests read the port from.
+void log_listening(const char* argv0, std::uint16_t port);
 
+// A mistake on the command line: main reports it and exits with status 2.
+struct UsageError : std::invalid_argument {
+    using std::invalid_argument::invalid_argument;
+};
 // What main does with an exception: prints "chatserver3: <what>" on stderr
-// and returns the exit status: 2 for a bad command line, 1 for the rest.
+// and returns the exit status, 2 for a UsageError and 1 for the rest.
 int fail(const char* argv0, const std::exception& error);
 
 }  // namespace net

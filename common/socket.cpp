@@ -1,61 +1,51 @@
 #include "socket.hpp"
 
-#include "burst.hpp"
+#include "log.hpp"
 
 #include <cerrno>
-#include <mutex>
+#include <chrono>
+#include <fmt/core.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
-#include <sys/socket.h>
+#include <sys/resource.h>
+#include <system_error>
+#include <thread>
 #include <unistd.h>
 #include <utility>
 
 namespace net {
 
-// A burst's lines for one socket wait until this many bytes, at most.
-constexpr std::size_t send_at = 64 << 10;
+namespace {
 
-namespace detail {
-
-// The lines waiting to be sent to one socket. Threads that deferred them
-// share it, and may flush after the Socket has gone: then fd is -1, and
-// nothing is sent (the descriptor's number may belong to another by then).
-struct Output {
-    explicit Output(int socket) : fd(socket) {}
-
-    std::mutex mutex;  // guards everything below
-    int fd;
-    std::string waiting;
-    bool deferred = false;  // a thread will flush it when its burst ends
-
-    bool send_locked() noexcept
-    {
-        bool sent = fd >= 0 && net::write_all(fd, waiting);
-        waiting.clear();
-        if (waiting.capacity() > send_at)
-            std::string().swap(waiting);  // give back what a big burst took
-        return sent;
-    }
-
-    void flush() noexcept
-    {
-        std::lock_guard lock(mutex);
-        deferred = false;
-        if (!waiting.empty())
-            send_locked();
-    }
-};
-
-}  // namespace detail
-
-Socket::Socket(int fd, std::string peer)
-    : fd_(fd), peer_(std::move(peer)),
-      output_(fd >= 0 ? std::make_shared<detail::Output>(fd) : nullptr)
+[[noreturn]] void throw_errno(const std::string& what)
 {
+    throw std::system_error(errno, std::generic_category(), what);
 }
 
+// "127.0.0.1:50312", "[::1]:50312"; IPv4 clients of an IPv6 socket arrive
+// as ::ffff:127.0.0.1 and are shown as plain IPv4.
+std::string address_text(const sockaddr_storage& address, socklen_t length)
+{
+    char host[NI_MAXHOST] = "?";
+    char port[NI_MAXSERV] = "?";
+    ::getnameinfo(reinterpret_cast<const sockaddr*>(&address), length, host,
+                  sizeof host, port, sizeof port,
+                  NI_NUMERICHOST | NI_NUMERICSERV);
+    std::string text = host;
+    if (text.rfind("::ffff:", 0) == 0 && text.find('.') != std::string::npos)
+        text.erase(0, 7);
+    bool v6 = text.find(':') != std::string::npos;
+    return (v6 ? "[" + text + "]" : text) + ":" + port;
+}
+
+}  // namespace
+
+Socket::Socket(int fd, std::string peer) : fd_(fd), peer_(std::move(peer)) {}
+
 Socket::Socket(Socket&& other) noexcept
-    : fd_(std::exchange(other.fd_, -1)), peer_(std::move(other.peer_)),
-      output_(std::move(other.output_))
+    : fd_(std::exchange(other.fd_, -1)), peer_(std::move(other.peer_))
 {
 }
 
@@ -65,7 +55,6 @@ Socket& Socket::operator=(Socket&& other) noexcept
         close();
         fd_ = std::exchange(other.fd_, -1);
         peer_ = std::move(other.peer_);
-        output_ = std::move(other.output_);
     }
     return *this;
 }
@@ -77,80 +66,150 @@ Socket::~Socket()
 
 void Socket::close() noexcept
 {
-    if (output_) {
-        std::lock_guard lock(output_->mutex);
-        if (!output_->waiting.empty())
-            output_->send_locked();  // the last lines of a burst
-        output_->fd = -1;  // for threads that still hold it: send nothing
+    if (fd_ >= 0)
         ::close(fd_);  // not retried on EINTR: on Linux the fd is gone anyway
-    } else if (fd_ >= 0) {
-        ::close(fd_);
-    }
-    output_.reset();
     fd_ = -1;
+}
+
+Socket socket()
+{
+    int fd = ::socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 && errno == EAFNOSUPPORT)  // a machine without IPv6
+        fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        throw_errno("cannot create a socket");
+    int off = 0;  // IPv6 and IPv4 both: ::ffff:127.0.0.1 is 127.0.0.1
+    ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off);
+    return Socket(fd);
+}
+
+void Socket::bind(std::uint16_t port)
+{
+    int on = 1;
+    ::setsockopt(fd_, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+    int family = AF_INET6;  // what net::socket() made: IPv6, or IPv4
+    socklen_t size = sizeof family;
+    ::getsockopt(fd_, SOL_SOCKET, SO_DOMAIN, &family, &size);
+    sockaddr_in6 in6{AF_INET6, htons(port), 0, in6addr_any, 0};  // "::"
+    sockaddr_in in{AF_INET, htons(port), {INADDR_ANY}, {}};      // 0.0.0.0
+    int bound = family == AF_INET6
+                    ? ::bind(fd_, reinterpret_cast<sockaddr*>(&in6), sizeof in6)
+                    : ::bind(fd_, reinterpret_cast<sockaddr*>(&in), sizeof in);
+    if (bound < 0)
+        throw_errno(fmt::format("cannot listen on port {}", port));
+}
+
+void Socket::listen(int backlog)
+{
+    if (::listen(fd_, backlog) < 0)
+        throw_errno(fmt::format("cannot listen on port {}", port()));
+    // A descriptor per client: the soft limit on open files (often 1024)
+    // up to the hard one, so we are not out of them at client 1021.
+    rlimit limit{};
+    if (::getrlimit(RLIMIT_NOFILE, &limit) == 0) {
+        limit.rlim_cur = limit.rlim_max;
+        ::setrlimit(RLIMIT_NOFILE, &limit);
+    }
+}
+
+std::uint16_t Socket::port() const
+{
+    sockaddr_storage address{};
+    socklen_t length = sizeof address;
+    if (::getsockname(fd_, reinterpret_cast<sockaddr*>(&address), &length) < 0)
+        throw_errno("getsockname");
+    if (address.ss_family == AF_INET)
+        return ntohs(reinterpret_cast<sockaddr_in*>(&address)->sin_port);
+    return ntohs(reinterpret_cast<sockaddr_in6*>(&address)->sin6_port);
+}
+
+Socket Socket::accept()
+{
+    for (;;) {
+        sockaddr_storage address{};
+        socklen_t length = sizeof address;
+        int fd = ::accept4(fd_, reinterpret_cast<sockaddr*>(&address), &length,
+                           SOCK_CLOEXEC);
+        if (fd >= 0) {
+            // No Nagle delay: a short reply goes now, instead of waiting
+            // up to 40 ms for the client to acknowledge the one before.
+            int on = 1;
+            ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
+            return Socket(fd, address_text(address, length));
+        }
+        if (errno == EBADF || errno == EINVAL || errno == ENOTSOCK)
+            throw_errno("accept");  // the listening socket itself is broken
+        if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+            errno == ENOMEM)  // out of descriptors or memory: wait for
+            std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }  // clients to leave; any other error was about one client: next
+}
+
+Socket connect(const std::string& host, std::uint16_t port)
+{
+    addrinfo hints{};
+    hints.ai_socktype = SOCK_STREAM;
+    addrinfo* found = nullptr;
+    int rc = ::getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints,
+                           &found);
+    const std::string what =
+        fmt::format("cannot connect to {} port {}", host, port);
+    if (rc != 0)  // no such host, say
+        throw std::system_error(EHOSTUNREACH, std::generic_category(),
+                                what + " (" + gai_strerror(rc) + ")");
+    errno = ECONNREFUSED;  // unless connect says otherwise
+    Socket socket;
+    for (addrinfo* a = found; a != nullptr && !socket.is_open();
+         a = a->ai_next) {
+        socket =
+            Socket(::socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, 0));
+        if (socket.is_open() &&
+            ::connect(socket.fd(), a->ai_addr, a->ai_addrlen) < 0)
+            socket.close();  // errno says why: try the next address
+    }
+    ::freeaddrinfo(found);
+    if (!socket.is_open())
+        throw_errno(what);
+    return socket;
 }
 
 bool Socket::write_all(std::string_view data) noexcept
 {
-    if (!output_)
-        return net::write_all(fd_, data);  // closed: it fails
-    std::lock_guard lock(output_->mutex);
-    return output_->send_locked() && net::write_all(fd_, data);
+    while (!data.empty()) {
+        ssize_t n = ::send(fd_, data.data(), data.size(), MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR)
+            continue;  // a signal arrived before anything was sent: again
+        pollfd p{fd_, POLLOUT, 0};
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) &&
+            (::poll(&p, 1, -1) >= 0 || errno == EINTR))
+            continue;  // a non-blocking socket is full: wait for room
+        if (n <= 0)
+            return false;  // EPIPE, ECONNRESET, ...: the peer is gone
+        data.remove_prefix(static_cast<std::size_t>(n));  // a partial write
+    }
+    return true;
 }
 
 bool Socket::write_line(std::string_view line)
 {
-    if (!output_)
-        return net::write_all(fd_, line);  // closed: it fails
-    bool first_to_wait = false;
-    {
-        std::lock_guard lock(output_->mutex);
-        output_->waiting.append(line).append("\r\n");
-        if (!in_burst() || output_->waiting.size() >= send_at)
-            return output_->send_locked();  // with any lines that waited
-        first_to_wait = !std::exchange(output_->deferred, true);
-    }
-    if (first_to_wait)
-        defer(output_);  // this thread sends it when its burst ends
-    return true;
+    return write_all(std::string(line) + "\r\n");  // in one send: whole
 }
 
-ssize_t write_some(int fd, std::string_view data,
-                   std::chrono::milliseconds stall_limit) noexcept
+std::uint16_t parse_port(const std::string& text)
 {
-    // With a limit, send must not block: poll does the waiting, with a
-    // timeout. Without one, a plain blocking send.
-    const int flags =
-        MSG_NOSIGNAL | (stall_limit == no_limit ? 0 : MSG_DONTWAIT);
-    for (;;) {
-        ssize_t n = ::send(fd, data.data(), data.size(), flags);
-        if (n >= 0) {
-            return n;  // all of it, or as much as fitted
-        } else if (errno == EINTR) {
-            continue;  // a signal arrived: just try again
-        } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
-            pollfd p{fd, POLLOUT, 0};  // buffer full: wait for room
-            int ready = ::poll(&p, 1, static_cast<int>(stall_limit.count()));
-            if (ready == 0)
-                errno = ETIMEDOUT;  // it took nothing for stall_limit
-            if (ready == 0 || (ready < 0 && errno != EINTR))
-                return -1;
-        } else {
-            return -1;  // EPIPE, ECONNRESET, ...: the peer is gone
-        }
-    }
+    bool digits = !text.empty() && text.size() <= 5 &&
+                  text.find_first_not_of("0123456789") == std::string::npos;
+    if (!digits || std::stoul(text) > 65535)
+        throw UsageError(fmt::format("bad port '{}' (0 to 65535)", text));
+    return static_cast<std::uint16_t>(std::stoul(text));
 }
 
-bool write_all(int fd, std::string_view data,
-               std::chrono::milliseconds stall_limit) noexcept
+std::uint16_t port_from_args(int argc, char* argv[])
 {
-    while (!data.empty()) {
-        ssize_t n = write_some(fd, data, stall_limit);
-        if (n <= 0)
-            return false;
-        data.remove_prefix(static_cast<size_t>(n));  // a partial write
-    }
-    return true;
+    if (argc > 2)
+        throw UsageError(fmt::format("usage: {} [port]  (default {})",
+                                     program_name(argv[0]), default_port));
+    return argc < 2 ? default_port : parse_port(argv[1]);
 }
 
 }  // namespace net

@@ -1,19 +1,16 @@
-// Socket: one connected TCP socket, closed when the object goes away.
+// Socket: one TCP socket, closed when the object goes away. Its methods are
+// named after the system calls they make and add error checks, so that a
+// stage reads as the happy path (docs/common.md says what else they do).
 #pragma once
 
-#include <chrono>
-#include <memory>
+#include <cstdint>
 #include <string>
 #include <string_view>
-#include <sys/types.h>
+#include <sys/socket.h>  // SOMAXCONN, the longest queue listen() allows
 
 namespace net {
 
-constexpr std::chrono::milliseconds no_limit{-1};  // for write_all
-
-namespace detail {
-struct Output;  // socket.cpp: lines waiting for the end of a burst
-}
+constexpr std::uint16_t default_port = 8888;
 
 class Socket {
 public:
@@ -22,40 +19,50 @@ public:
     Socket& operator=(Socket&& other) noexcept;
     Socket(const Socket&) = delete;  // one owner per descriptor
     Socket& operator=(const Socket&) = delete;
-    ~Socket();
+    ~Socket();  // closes it
 
     int fd() const noexcept { return fd_; }
     bool is_open() const noexcept { return fd_ >= 0; }
     // Who is at the other end, e.g. "127.0.0.1:50312" or "[::1]:50312".
     const std::string& peer() const noexcept { return peer_; }
 
-    // Sends every byte, now (after any lines still waiting). Returns false
-    // if the peer is gone; never raises SIGPIPE, so a vanished client
-    // cannot kill the server.
+    // bind(): `port` on every local address (0: any free one), with
+    // SO_REUSEADDR. Throws std::system_error "cannot listen on port 8888".
+    void bind(std::uint16_t port);
+    // listen(): clients can connect, and up to `backlog` wait for accept.
+    // Also raises the limit on open files, for a descriptor per client.
+    void listen(int backlog);
+    // The port it is bound to: the one the system picked, for port 0.
+    std::uint16_t port() const;
+    // accept(): waits for the next client. An error about one client is
+    // skipped, running out of descriptors waited out; TCP_NODELAY is set.
+    Socket accept();
+
+    // send() until every byte is with the kernel: false if the peer is
+    // gone. Never raises SIGPIPE, so a vanished client cannot kill us.
     bool write_all(std::string_view data) noexcept;
-    // Sends line + "\r\n", the line end telnet expects. During a burst of
-    // input (burst.hpp) the line waits, and goes out with the others in one
-    // send when the burst ends. Returns false if the peer is gone (as far
-    // as is known yet, for a line that waits).
+    // write_all(line + "\r\n"), the line end telnet expects.
     bool write_line(std::string_view line);
-    // Sends what waits, then closes.
+    // close(): hang up. The destructor does it too.
     void close() noexcept;
 
 private:
     int fd_;
     std::string peer_;
-    std::shared_ptr<detail::Output> output_;
 };
 
-// The same as Socket::write_all, for any socket descriptor. With a
-// `stall_limit`, it also gives up (returns false, errno ETIMEDOUT) when the
-// peer has taken no byte for that long: a client that stopped reading.
-bool write_all(int fd, std::string_view data,
-               std::chrono::milliseconds stall_limit = no_limit) noexcept;
-// One step of write_all: sends what the socket takes of `data` (waiting
-// for room first if it takes nothing), and returns how many bytes that
-// was; -1 if the peer is gone or took nothing for `stall_limit`.
-ssize_t write_some(int fd, std::string_view data,
-                   std::chrono::milliseconds stall_limit = no_limit) noexcept;
+// socket(): a TCP socket that takes IPv6 and IPv4 clients both (IPv4
+// alone where there is no IPv6). Throws std::system_error.
+Socket socket();
+
+// socket() and connect(), the client's side: to `host` ("localhost",
+// "::1", a name) on `port`, trying each address it has. Throws
+// std::system_error: "cannot connect to localhost port 8888: ...".
+Socket connect(const std::string& host, std::uint16_t port);
+
+// The port argument, argv[1]: 8888 when absent, 0 for "any free one".
+// Throws UsageError (log.hpp) for anything but one number up to 65535.
+std::uint16_t port_from_args(int argc, char* argv[]);
+std::uint16_t parse_port(const std::string& text);
 
 }  // namespace net

@@ -2,54 +2,58 @@
 // New: a std::mutex guards the list of clients; one thread at a time uses it.
 // Try: run it, then telnet localhost 8888 in two or three terminals
 #include "line_reader.hpp"
-#include "listener.hpp"
 #include "log.hpp"
+#include "socket.hpp"
 
 #include <algorithm>
 #include <mutex>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 static std::vector<net::Socket*> clients;  // every thread reads and changes it
 static std::mutex clients_mutex;           // so every use takes this first
 
-static void join(net::Socket* client)
+static void broadcast(const net::Socket* sender, const std::string& out)
 {
     std::lock_guard lock(clients_mutex);  // held until the function returns
-    clients.push_back(client);
-}
-
-static void leave(net::Socket* client)
-{
-    std::lock_guard lock(clients_mutex);
-    clients.erase(std::find(clients.begin(), clients.end(), client));
-}
-
-static void broadcast(const net::Socket* sender, const std::string& line)
-{
-    std::lock_guard lock(clients_mutex);  // nobody joins or leaves meanwhile
-    for (net::Socket* client : clients)
+    for (net::Socket* client : clients)   // nobody joins or leaves meanwhile
         if (client != sender)
-            client->write_line(sender->peer() + ": " + line);
+            client->write_all(out);  // one send per client
 }
 
 static void serve(net::Socket client)
 {
-    join(&client);  // before "Connected": whoever sees that can reach us
+    {
+        std::lock_guard lock(clients_mutex);  // held until the closing brace
+        clients.push_back(&client);
+    }
     net::log("Connected {}", client.peer());
     net::LineReader reader(client.fd());  // the client's bytes, as lines
     std::string line;
-    while (reader.read_line(line) && !line.empty())  // blank line: goodbye
-        broadcast(&client, line);  // to everybody else, with who said it
-    leave(&client);
+    std::string out;  // what goes out for the lines of one read
+    while (reader.read_line(line) && !line.empty()) {  // blank line: goodbye
+        out += client.peer() + ": " + line + "\r\n";   // with who said it
+        if (!reader.has_line())  // the last whole line this read brought:
+            broadcast(&client, std::exchange(out, {}));  // to all the others
+    }
+    broadcast(&client, out);  // any that came before the blank line
+    {
+        std::lock_guard lock(clients_mutex);
+        clients.erase(std::find(clients.begin(), clients.end(), &client));
+    }
     net::log("Disconnected {}", client.peer());
+    client.close();  // hang up (its destructor would too)
 }
 
 int main(int argc, char* argv[])
 {
     try {
-        net::Listener listener(argc, argv);  // port 8888, or argv[1]
+        net::Socket listener = net::socket();  // TCP, for IPv6 and IPv4
+        listener.bind(net::port_from_args(argc, argv));  // 8888, or argv[1]
+        listener.listen(SOMAXCONN);  // clients can connect now, and queue
+        net::log_listening(argv[0], listener.port());
         for (;;)
             std::thread(serve, listener.accept()).detach();  // one each
     } catch (const std::exception& e) {

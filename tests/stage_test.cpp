@@ -14,6 +14,7 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <vector>
 
 namespace {
 
@@ -82,9 +83,11 @@ protected:
     }
 
     // Sends `bytes` then an END line from one thread while this one reads
-    // what the server makes of it, up to END: a client that both floods
-    // and reads, so neither side's buffers fill for good.
-    static void flood(Conversation& c, const std::string& bytes)
+    // what the server makes of it: a client that both floods and reads, so
+    // neither side's buffers fill for good. Returns the lines heard before
+    // END, in order, without the broadcast's prefix.
+    static std::vector<std::string> flood(Conversation& c,
+                                          const std::string& bytes)
     {
         std::thread sender([&] {
             try {
@@ -93,9 +96,21 @@ protected:
             } catch (const std::runtime_error&) {
             }
         });
-        Client& receiver = c.hearer ? *c.hearer : c.speaker;
-        EXPECT_TRUE(receiver.skip_to_line_ending("END", test::seconds(120)));
+        std::vector<std::string> heard;
+        for (std::optional<std::string> line; (line = c.heard()) != "END";) {
+            if (!line) {
+                ADD_FAILURE() << "no END after " << heard.size() << " lines";
+                break;
+            }
+            heard.push_back(std::move(*line));
+        }
         sender.join();
+        return heard;
+    }
+    // `count` copies of `line`.
+    static std::vector<std::string> times(int count, const std::string& line)
+    {
+        return std::vector<std::string>(static_cast<std::size_t>(count), line);
     }
 };
 
@@ -177,6 +192,19 @@ TEST_P(EveryStage, ABlankLineEndsTheSession)
     EXPECT_TRUE(c.speaker.wait_closed());
     EXPECT_TRUE(server.saw_disconnected(c.speaker.address()));
     expect_still_serving(server);
+}
+
+TEST_P(EveryStage, LinesSentWithTheBlankLineInOneSendStillArrive)
+{
+    // One read brings in all three: the stage answers the lines of a read
+    // in one send, and must not drop them because the session ends.
+    Server server(stage());
+    auto c = talk(server);
+    c.speaker.send("last\r\nwords\r\n\r\nignored\r\n");
+    EXPECT_EQ(c.heard(), "last");
+    EXPECT_EQ(c.heard(), "words");
+    EXPECT_TRUE(c.speaker.wait_closed());
+    EXPECT_TRUE(server.saw_disconnected(c.speaker.address()));
 }
 
 TEST_P(EveryStage, ALongLineComesOutInPiecesOf4KiB)
@@ -271,9 +299,12 @@ TEST_P(EveryStage, HugeLinesWithoutANewlineCostBoundedMemory)
     {
         auto c = talk(server);
         const long start = server.resident_kib();
-        flood(c, std::string(1 << 20, 'x') + "\r\n");  // 1 MiB, then "\n"
-        flood(c,
-              std::string(test::sanitized ? 16 << 20 : 64 << 20, 'y') + "\n");
+        // Every byte comes back, in pieces of 4096 (1 MiB is 256 of them).
+        EXPECT_TRUE(flood(c, std::string(1 << 20, 'x') + "\r\n") ==
+                    times(256, std::string(4096, 'x')));
+        const int mib = test::sanitized ? 16 : 64;
+        EXPECT_TRUE(flood(c, std::string(mib << 20, 'y') + "\n") ==
+                    times(mib * 256, std::string(4096, 'y')));
         test::expect_memory_near(server, start);
         c.speaker.send_line("and now a short one");
         EXPECT_EQ(c.heard(), "and now a short one");
@@ -288,9 +319,12 @@ TEST_P(EveryStage, AHundredThousandOneByteLines)
         auto c = talk(server);
         const long start = server.resident_kib();
         std::string lines;
-        for (int i = 0; i < 100000; ++i)
-            lines += "x\n";
-        flood(c, lines);
+        std::vector<std::string> expected;
+        for (int i = 0; i < 100000; ++i) {
+            lines += std::to_string(i % 10) + "\n";  // one byte, and a count
+            expected.push_back(std::to_string(i % 10));
+        }
+        EXPECT_TRUE(flood(c, lines) == expected);  // all of them, in order
         test::expect_memory_near(server, start);
     }  // its clients leave, one at a time
     expect_still_serving(server);
@@ -407,7 +441,7 @@ TEST_P(ConcurrentStage, RunningOutOfFileDescriptorsIsWaitedOut)
     EXPECT_TRUE(server.running());
 }
 
-TEST(Listener, RaisesTheLimitOnOpenFilesAsFarAsItMayGo)
+TEST(Listen, RaisesTheLimitOnOpenFilesAsFarAsItMayGo)
 {
     test::Process p({"/bin/sh", "-c",
                      "ulimit -S -n 64 && exec \"$0\" 0",  // soft limit only

@@ -9,8 +9,8 @@
 // stage 5's blocking write does; a client that takes no byte for 5 s (or
 // falls 4 MiB behind) is cut off, as in the chat room.
 // Usage: baseline_server [--echo] [port]   (loopback only; port 0: any)
-#include "listener.hpp"
 #include "log.hpp"
+#include "socket.hpp"
 
 #include <arpa/inet.h>
 #include <cerrno>

@@ -11,9 +11,7 @@
 // still there. One summary line on stdout; exit status 0 if nothing was
 // lost, 1 if a client or a broadcast was lost (or doubled), 2 if the server
 // refused or died, 3 if crowd itself could not run (bad usage, no threads).
-#include "connect.hpp"
 #include "line_reader.hpp"
-#include "listener.hpp"
 #include "log.hpp"
 #include "socket.hpp"
 
@@ -197,7 +195,7 @@ int run(std::uint16_t port, int count)
     std::vector<Client> clients(static_cast<std::size_t>(count));
     all_at_once(clients, [port](Client& client) {
         try {
-            client.socket = net::connect_to("127.0.0.1", port);
+            client.socket = net::connect("127.0.0.1", port);
             client.name = local_name(client.socket.fd());
         } catch (const std::system_error&) {
             client.refused = true;
@@ -280,7 +278,7 @@ int run(std::uint16_t port, int count)
     bool died = false;
     std::this_thread::sleep_for(milliseconds(100));
     try {
-        net::Socket probe = net::connect_to("127.0.0.1", port);  // still on?
+        net::Socket probe = net::connect("127.0.0.1", port);  // still on?
     } catch (const std::system_error&) {
         died = true;
     }

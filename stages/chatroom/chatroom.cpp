@@ -3,11 +3,12 @@
 // New: a protocol (docs/chatroom.md), and an outbox per client, so one
 // client that stops reading cannot stall the room as it stalls stage 5.
 // Try: run it, then chatclient (or telnet localhost 8888) in 3 terminals
+#include "burst.hpp"
 #include "chatroom_protocol.hpp"
 #include "line_reader.hpp"
-#include "listener.hpp"
 #include "log.hpp"
 #include "outbox.hpp"
+#include "socket.hpp"
 
 #include <chrono>
 #include <map>
@@ -26,7 +27,7 @@ constexpr milliseconds pause_ends_line{250};   // for clients that send no \n
 // outboxes, which never waits for a client, so the lock is never held long.
 class Room {
 public:
-    bool join(const std::string& name, net::Outbox* outbox)
+    bool join(const std::string& name, chat::Outbox* outbox)
     {
         std::lock_guard lock(mutex_);
         if (!members_.emplace(name, outbox).second)
@@ -82,7 +83,7 @@ private:
     }
 
     std::mutex mutex_;
-    std::map<std::string, net::Outbox*> members_;
+    std::map<std::string, chat::Outbox*> members_;
 };
 
 static Room room;
@@ -92,7 +93,7 @@ static Room room;
 // before the outbox goes away, whichever way the loop ends.
 static std::string converse(net::Socket& client)
 {
-    net::Outbox outbox(client, outbox_limit, stall_limit);
+    chat::Outbox outbox(client, outbox_limit, stall_limit);
     net::LineReader reader(client.fd(), chat::max_line);
     reader.complete_after(pause_ends_line);
     auto error = [&](const std::string& why) {
@@ -102,8 +103,11 @@ static std::string converse(net::Socket& client)
     auto next_line = [&](std::string& line) {
         if (!outbox.keep_pace())
             return Got::end;  // go at the pace of those who read
+        if (!reader.has_line())
+            chat::end_burst();  // we may wait now: send what waited for us
         if (!reader.read_line(line))
-            return Got::end;  // the client is gone
+            return Got::end;                 // the client is gone
+        chat::set_burst(reader.has_line());  // more lines here: a burst
         if (!reader.cut())
             return Got::line;
         error("line too long (at most " + std::to_string(chat::max_line) +
@@ -161,6 +165,7 @@ static std::string converse(net::Socket& client)
     }
     if (!name.empty())
         room.leave(name);
+    chat::end_burst();  // what waits goes out before the outbox goes
     return outbox.cut_off() ? "cut off: not reading" : "";
 }
 
@@ -180,7 +185,10 @@ static void serve(net::Socket client)
 int main(int argc, char* argv[])
 {
     try {
-        net::Listener listener(argc, argv);  // port 8888, or argv[1]
+        net::Socket listener = net::socket();  // TCP, for IPv6 and IPv4
+        listener.bind(net::port_from_args(argc, argv));  // 8888, or argv[1]
+        listener.listen(SOMAXCONN);  // clients can connect now, and queue
+        net::log_listening(argv[0], listener.port());
         for (;;) {
             net::Socket client = listener.accept();
             std::string peer = client.peer();

@@ -8,15 +8,40 @@
 #include <mutex>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <set>
 #include <string>
 #include <sys/socket.h>
 #include <utility>
 #include <vector>
 
-namespace net {
+namespace chat {
 
 using Clock = std::chrono::steady_clock;
+
+// Sends what the socket takes of `data` (waiting for room first if it
+// takes nothing), and returns how many bytes that was; -1 if the peer is
+// gone, or took nothing for `stall_limit` (errno ETIMEDOUT).
+static ssize_t write_some(int fd, std::string_view data,
+                          std::chrono::milliseconds stall_limit) noexcept
+{
+    for (;;) {  // send must not block: poll does the waiting, with a timeout
+        ssize_t n =
+            ::send(fd, data.data(), data.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n >= 0)
+            return n;  // all of it, or as much as fitted
+        if (errno == EINTR)
+            continue;
+        if (errno != EAGAIN && errno != EWOULDBLOCK)
+            return -1;             // EPIPE, ECONNRESET, ...: the peer is gone
+        pollfd p{fd, POLLOUT, 0};  // buffer full: wait for room
+        int ready = ::poll(&p, 1, static_cast<int>(stall_limit.count()));
+        if (ready == 0)
+            errno = ETIMEDOUT;  // it took nothing for stall_limit
+        if (ready == 0 || (ready < 0 && errno != EINTR))
+            return -1;
+    }
+}
 
 // A client that has not taken a piece (below) for this long is not waited
 // for by whoever talks: it is left to the limit to cut it off. So a client
@@ -211,7 +236,7 @@ std::vector<std::shared_ptr<Outbox::State>> Outbox::State::pool;
 bool Outbox::State::pool_busy = false;
 thread_local std::shared_ptr<Outbox::State::Mine> Outbox::State::mine;
 
-Outbox::Outbox(Socket& socket, std::size_t limit,
+Outbox::Outbox(net::Socket& socket, std::size_t limit,
                std::chrono::milliseconds stall_limit)
     : state_(std::make_shared<State>(socket.fd(), limit, stall_limit)),
       thread_(&Outbox::run, this)
@@ -355,4 +380,4 @@ void Outbox::run()
     s.drained.notify_all();  // the destructor may be waiting for this
 }
 
-}  // namespace net
+}  // namespace chat

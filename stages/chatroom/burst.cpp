@@ -3,7 +3,7 @@
 #include <utility>
 #include <vector>
 
-namespace net {
+namespace chat {
 namespace {
 
 // A list longer than any real one (one entry per socket written to, as a
@@ -57,4 +57,4 @@ void end_burst() noexcept
     burst.flush();
 }
 
-}  // namespace net
+}  // namespace chat

@@ -7,7 +7,7 @@
 // socket cannot take then, a thread of the Outbox's own finishes.
 #pragma once
 
-#include "socket.hpp"
+#include "socket.hpp"  // common/
 
 #include <chrono>
 #include <cstddef>
@@ -15,14 +15,14 @@
 #include <string_view>
 #include <thread>
 
-namespace net {
+namespace chat {
 
 class Outbox {
 public:
     // Sends to `socket`, which must outlive the Outbox. A client with more
     // than `limit` bytes waiting, or that takes no byte for `stall_limit`,
     // is cut off: its connection is shut down, so its reader sees the end.
-    Outbox(Socket& socket, std::size_t limit,
+    Outbox(net::Socket& socket, std::size_t limit,
            std::chrono::milliseconds stall_limit);
     Outbox(const Outbox&) = delete;
     Outbox& operator=(const Outbox&) = delete;
@@ -34,8 +34,8 @@ public:
     // its reader next waits for input: burst.hpp), or at the end of the
     // burst of another thread that queued for this client first and has
     // not ended it yet. So a thread that sends must end its bursts: a
-    // LineReader does before it waits, or call net::end_burst(). False if
-    // the client has been cut off, or is gone.
+    // the room's reader does before it waits, or call chat::end_burst(). False
+    // if the client has been cut off, or is gone.
     bool send(std::string_view text);
     // For whoever talks, before it reads on. If more than a quarter of its
     // limit waits for this client, or for another this thread has sent to
@@ -57,4 +57,4 @@ private:
     std::thread thread_;
 };
 
-}  // namespace net
+}  // namespace chat

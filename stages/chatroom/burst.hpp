@@ -6,14 +6,14 @@
 // instead of one per line. Before the reader waits for more input, the
 // burst ends and everything that waited is sent. It is what std::cin does
 // for std::cout: output is flushed before the program waits for input.
-// LineReader starts and ends bursts; Socket::write_line and Outbox::send
-// defer their sends while one lasts.
+// The chat room's reading loop starts and ends bursts (chatroom.cpp);
+// Outbox::send defers its sends while one lasts.
 #pragma once
 
 #include <memory>
 #include <utility>
 
-namespace net {
+namespace chat {
 
 // Whether this thread's reader still holds more complete lines.
 bool in_burst() noexcept;
@@ -40,4 +40,4 @@ void defer(std::shared_ptr<T> pending)
 // it too.
 void end_burst() noexcept;
 
-}  // namespace net
+}  // namespace chat

@@ -3,10 +3,9 @@
 // what arrives, so messages appear while you are typing.
 // Try: chatclient [host] [port]   (localhost 8888 by default)
 #include "chatroom_protocol.hpp"
-#include "connect.hpp"
 #include "line_reader.hpp"
-#include "listener.hpp"
 #include "log.hpp"
+#include "socket.hpp"
 
 #include <chrono>
 #include <condition_variable>
@@ -96,7 +95,7 @@ int main(int argc, char* argv[])
             throw net::UsageError("usage: chatclient [host] [port]");
         std::string host = argc > 1 ? argv[1] : "localhost";
         auto port = argc > 2 ? net::parse_port(argv[2]) : net::default_port;
-        net::Socket server = net::connect_to(host, port);
+        net::Socket server = net::connect(host, port);
         net::LineReader from_server(server.fd(), max_server_line);
         net::LineReader keyboard(STDIN_FILENO, max_typed);
         switch (join(keyboard, server, from_server)) {
