@@ -68,7 +68,7 @@ constexpr int sends_per_flush = 64;                // send calls per flush
 constexpr long max_latencies = 20'000'000;
 constexpr milliseconds idle_wait{50};  // when no sender can send
 constexpr int max_clients = 100000;
-constexpr int min_size = 40;  // room for "#L SENDER SEQ STAMP "
+constexpr int min_size = 48;  // "#L SENDER SEQ STAMP " and " SENDER.SEQ"
 constexpr int max_size = 4000;
 constexpr int max_chatroom_size = 512 - 8;     // "MESSAGE " + text <= 512
 constexpr double max_tracked_lines = 1 << 30;  // bits: 128 MiB
@@ -148,12 +148,39 @@ ProcStatus read_status(int pid)
     return status;
 }
 
-// The numbers of a line made by a sender: "#L SENDER SEQ STAMP x...".
+// The numbers of a line made by a sender: "#L SENDER SEQ STAMP x...x
+// SENDER.SEQ", --size bytes from "#L" on. The end repeats the numbers, so
+// a line whose head and tail come from two lines is seen as not whole.
 struct Marked {
     int sender = 0;
     int seq = 0;
     std::int64_t stamp = 0;  // ns, steady clock
 };
+
+// The end of line SEQ of SENDER: " SENDER.SEQ".
+std::string trailer(int sender, int seq)
+{
+    return fmt::format(" {}.{}", sender, seq);
+}
+
+// Whether `text` ends with trailer(sender, seq), without allocating: it
+// runs once per received line.
+bool ends_with_trailer(std::string_view text, int sender, int seq)
+{
+    auto take = [&text](int value, char before) {
+        do {  // the digits of value, last first
+            if (text.empty() || text.back() != '0' + value % 10)
+                return false;
+            text.remove_suffix(1);
+            value /= 10;
+        } while (value > 0);
+        if (text.empty() || text.back() != before)
+            return false;
+        text.remove_suffix(1);
+        return true;
+    };
+    return sender >= 0 && seq >= 0 && take(seq, '.') && take(sender, ' ');
+}
 
 // Reads "SENDER SEQ STAMP " (each number followed by a space), no copies.
 std::optional<Marked> parse_marked(std::string_view text)
@@ -520,7 +547,10 @@ private:
                     // into a std::string does not link with clang.
                     c.out +=
                         fmt::format("#L {} {} {} ", c.sender, c.sent, stamp);
-                    c.out.resize(std::max(c.out.size(), text + size), 'x');
+                    std::string end = trailer(c.sender, c.sent);
+                    c.out.resize(
+                        std::max(c.out.size(), text + size - end.size()), 'x');
+                    c.out += end;
                     c.out.push_back('\n');
                 }
                 flush(c);
@@ -695,10 +725,15 @@ private:
     {
         std::size_t at = line.find("#L ");
         if (at != std::string_view::npos) {
-            if (auto m = parse_marked(line.substr(at + 3)))
+            std::string_view text = line.substr(at);
+            if (!text.empty() && text.back() == '\r')
+                text.remove_suffix(1);
+            auto m = parse_marked(line.substr(at + 3));
+            if (m && text.size() == static_cast<std::size_t>(o_.size) &&
+                ends_with_trailer(text, m->sender, m->seq))
                 on_marked(c, *m);
             else
-                ++errors_;  // a mangled line
+                ++errors_;  // a mangled line, or pieces of two
             return;
         }
         if (line.find("#P probe") != std::string_view::npos) {
