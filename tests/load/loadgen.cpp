@@ -473,6 +473,10 @@ private:
             std::chrono::duration<double>(
                 (stalled ? clock_type::now() : last_receipt) - start)
                 .count();
+        // Until the last line arrived: a server that loses lines (and so
+        // stalls the run) is not also charged the 8 s spent waiting.
+        double flowing =
+            std::chrono::duration<double>(last_receipt - start).count();
         auto percentile = [&](double p) -> double {
             if (latencies_.empty())
                 return -1;
@@ -495,11 +499,14 @@ private:
             R"("readers": {}, "expected": {}, "received": {}, "lost": {}, )"
             R"("duplicated": {}, "unexpected": {}, "reordered": {}, )"
             R"("seconds": {:.3f}, "lines_per_s": {:.0f}, "stalled": {}, )"
+            R"("flowing_lines_per_s": {:.0f}, )"
             R"("p50_ms": {:.3f}, "p99_ms": {:.3f}, "max_ms": {:.3f})",
             senders, o_.lines, o_.size, o_.rate, readers, expected, received_,
             expected - received_, duplicated_, unexpected_, reordered_, seconds,
             seconds > 0 ? static_cast<double>(received_) / seconds : 0,
-            stalled ? "true" : "false", p50, p99, max);
+            stalled ? "true" : "false",
+            flowing > 0 ? static_cast<double>(received_) / flowing : 0, p50,
+            p99, max);
     }
 
     // When line `seq` of sender `sender` is due in paced mode: the run's
