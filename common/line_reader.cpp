@@ -7,11 +7,6 @@
 
 namespace net {
 
-LineBuffer::LineBuffer(std::size_t max_line)
-    : max_line_(max_line < 1 ? 1 : max_line)
-{
-}
-
 bool LineBuffer::next_line(std::string& line)
 {
     cut_ = false;
@@ -53,11 +48,6 @@ bool LineBuffer::take_rest(std::string& line)
     buffer_.erase(0, length);
     cut_ = !buffer_.empty();
     return true;
-}
-
-LineReader::LineReader(int fd, std::size_t max_line)
-    : fd_(fd), buffer_(max_line)
-{
 }
 
 bool LineReader::read_line(std::string& line)

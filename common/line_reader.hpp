@@ -11,19 +11,23 @@ namespace net {
 
 // Lines end at "\n"; a "\r" before it (telnet sends "\r\n") is dropped. A
 // longer line than max_line comes out in pieces of max_line bytes, so a
-// client that never sends "\n" costs at most max_line bytes of buffer.
+// client that never sends "\n" costs a piece and one read's bytes at most.
 constexpr std::size_t default_max_line = 4096;
 
 // The parsing, with no I/O: feed it bytes as they arrive, take lines.
 class LineBuffer {
 public:
-    explicit LineBuffer(std::size_t max_line = default_max_line);
+    explicit LineBuffer(std::size_t max_line = default_max_line)
+        : max_line_(max_line < 1 ? 1 : max_line)
+    {
+    }
 
     void append(std::string_view bytes) { buffer_.append(bytes); }
     // Moves the next line (or max_line piece) into `line`, if there is one.
     bool next_line(std::string& line);
     bool has_line() const noexcept;  // next_line would give one now
-    // Moves the rest, if any, into `line`: at the end of the input.
+    // Moves the rest, if any, into `line`: at the end of the input, or
+    // after a pause (LineReader::complete_after).
     bool take_rest(std::string& line);
     bool cut() const noexcept { return cut_; }  // that was a piece
     std::size_t size() const noexcept { return buffer_.size(); }
@@ -37,13 +41,16 @@ private:
 // Lines from a descriptor: read() as often as it takes to make a line.
 class LineReader {
 public:
-    explicit LineReader(int fd, std::size_t max_line = default_max_line);
+    explicit LineReader(int fd, std::size_t max_line = default_max_line)
+        : fd_(fd), buffer_(max_line)
+    {
+    }
 
     // The next line, without its line end; false when the input has ended
     // (closed, reset, an error). A last line with no "\n" still counts.
     bool read_line(std::string& line);
     // Whether another line is here already, from the same read.
-    bool has_line() const noexcept { return buffer_.has_line() || ended_; }
+    bool has_line() const noexcept { return buffer_.has_line(); }
     // Whether the line read was a max_line piece of a longer one; then
     // skip_rest_of_line drops the rest of it (false if the input ends).
     bool cut() const noexcept { return buffer_.cut(); }

@@ -19,9 +19,12 @@ namespace net {
 
 namespace {
 
-[[noreturn]] void throw_errno(const std::string& what)
+template <typename... Args>
+[[noreturn]] void throw_errno(fmt::format_string<Args...> what, Args&&... args)
 {
-    throw std::system_error(errno, std::generic_category(), what);
+    int error = errno;  // as it is now, before the message is made
+    throw std::system_error(error, std::generic_category(),
+                            fmt::format(what, std::forward<Args>(args)...));
 }
 
 // "127.0.0.1:50312", "[::1]:50312"; IPv4 clients of an IPv6 socket arrive
@@ -90,22 +93,24 @@ void Socket::bind(std::uint16_t port)
     int family = AF_INET6;  // what net::socket() made: IPv6, or IPv4
     socklen_t size = sizeof family;
     ::getsockopt(fd_, SOL_SOCKET, SO_DOMAIN, &family, &size);
-    sockaddr_in6 in6{AF_INET6, htons(port), 0, in6addr_any, 0};  // "::"
-    sockaddr_in in{AF_INET, htons(port), {INADDR_ANY}, {}};      // 0.0.0.0
+    sockaddr_in6 in6{};  // "::", every address
+    in6.sin6_family = AF_INET6;
+    in6.sin6_port = htons(port);
+    sockaddr_in in{};  // 0.0.0.0, every IPv4 address
+    in.sin_family = AF_INET;
+    in.sin_port = htons(port);
     int bound = family == AF_INET6
                     ? ::bind(fd_, reinterpret_cast<sockaddr*>(&in6), sizeof in6)
                     : ::bind(fd_, reinterpret_cast<sockaddr*>(&in), sizeof in);
     if (bound < 0)
-        throw_errno(fmt::format("cannot listen on port {}", port));
+        throw_errno("cannot listen on port {}", port);
 }
 
 void Socket::listen(int backlog)
 {
     if (::listen(fd_, backlog) < 0)
-        throw_errno(fmt::format("cannot listen on port {}", port()));
-    // A descriptor per client: the soft limit on open files (often 1024)
-    // up to the hard one, so we are not out of them at client 1021.
-    rlimit limit{};
+        throw_errno("cannot listen");
+    rlimit limit{};  // open files: soft limit (often 1024) up to the hard one
     if (::getrlimit(RLIMIT_NOFILE, &limit) == 0) {
         limit.rlim_cur = limit.rlim_max;
         ::setrlimit(RLIMIT_NOFILE, &limit);
@@ -131,18 +136,15 @@ Socket Socket::accept()
         int fd = ::accept4(fd_, reinterpret_cast<sockaddr*>(&address), &length,
                            SOCK_CLOEXEC);
         if (fd >= 0) {
-            // No Nagle delay: a short reply goes now, instead of waiting
-            // up to 40 ms for the client to acknowledge the one before.
-            int on = 1;
+            int on = 1;  // no Nagle delay: a short write goes now
             ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
             return Socket(fd, address_text(address, length));
         }
         if (errno == EBADF || errno == EINVAL || errno == ENOTSOCK)
             throw_errno("accept");  // the listening socket itself is broken
-        if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
-            errno == ENOMEM)  // out of descriptors or memory: wait for
+        if (errno != EINTR && errno != ECONNABORTED)  // not just one client:
             std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }  // clients to leave; any other error was about one client: next
+    }  // out of descriptors, say: wait for clients to leave, not spin
 }
 
 Socket connect(const std::string& host, std::uint16_t port)
@@ -152,24 +154,25 @@ Socket connect(const std::string& host, std::uint16_t port)
     addrinfo* found = nullptr;
     int rc = ::getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints,
                            &found);
-    const std::string what =
-        fmt::format("cannot connect to {} port {}", host, port);
     if (rc != 0)  // no such host, say
-        throw std::system_error(EHOSTUNREACH, std::generic_category(),
-                                what + " (" + gai_strerror(rc) + ")");
-    errno = ECONNREFUSED;  // unless connect says otherwise
+        throw std::runtime_error(fmt::format("cannot connect to {} port {}: {}",
+                                             host, port, gai_strerror(rc)));
     Socket socket;
+    int error = ECONNREFUSED;
     for (addrinfo* a = found; a != nullptr && !socket.is_open();
          a = a->ai_next) {
         socket =
             Socket(::socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, 0));
-        if (socket.is_open() &&
-            ::connect(socket.fd(), a->ai_addr, a->ai_addrlen) < 0)
-            socket.close();  // errno says why: try the next address
+        if (!socket.is_open() ||
+            ::connect(socket.fd(), a->ai_addr, a->ai_addrlen) < 0) {
+            error = errno;  // try the next address
+            socket.close();
+        }
     }
     ::freeaddrinfo(found);
+    errno = error;
     if (!socket.is_open())
-        throw_errno(what);
+        throw_errno("cannot connect to {} port {}", host, port);
     return socket;
 }
 

@@ -55,13 +55,12 @@ private:
 // alone where there is no IPv6). Throws std::system_error.
 Socket socket();
 
-// socket() and connect(), the client's side: to `host` ("localhost",
-// "::1", a name) on `port`, trying each address it has. Throws
-// std::system_error: "cannot connect to localhost port 8888: ...".
+// socket() and connect(), the client's side: to each address of `host`
+// in turn. Throws: "cannot connect to localhost port 8888: ...".
 Socket connect(const std::string& host, std::uint16_t port);
 
-// The port argument, argv[1]: 8888 when absent, 0 for "any free one".
-// Throws UsageError (log.hpp) for anything but one number up to 65535.
+// The port argument, argv[1]: 8888 when absent, 0 for any free one.
+// Throws UsageError (log.hpp) for anything else.
 std::uint16_t port_from_args(int argc, char* argv[]);
 std::uint16_t parse_port(const std::string& text);
 

@@ -865,6 +865,13 @@ Options parse(int argc, char* argv[])
             fmt::format("--size at most {} in the chat room (its lines of text "
                         "are at most 512 bytes, with \"MESSAGE \")",
                         max_chatroom_size));
+    // The longest "#L SENDER SEQ STAMP " and " SENDER.SEQ" must fit in a
+    // line (a stamp has at most 19 digits), or no line would be whole.
+    const std::size_t numbers =
+        2 * (std::to_string(o.senders).size() + std::to_string(o.lines).size());
+    if (numbers + 19 + 8 > static_cast<std::size_t>(o.size))
+        throw std::invalid_argument(fmt::format(
+            "--size {} is too small for these --senders and --lines", o.size));
     bool fan = o.scenario != "storm" && o.scenario != "capacity";
     if (fan && static_cast<double>(o.clients + 1) * o.senders * o.lines >
                    max_tracked_lines)
