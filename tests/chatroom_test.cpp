@@ -169,6 +169,32 @@ TEST_F(ChatRoom, EachMistakeGetsOneErrorAndChangesNothing)
     expect_next(watcher, "MESSAGE me");
 }
 
+TEST_F(ChatRoom, TheTextbooksOwnClientShowsEveryLineCleanly)
+{
+    // tests/support/textbook_client.py parses what it receives as the
+    // textbook's client does: it splits on "\n" only, so a "\r" at the end
+    // of a line would end up in the names and texts it prints.
+    Client bob = join(server, "bob");
+    test::Process textbook({"/usr/bin/env", "python3",
+                            CHAT_SOURCE_DIR "/tests/support/textbook_client.py",
+                            std::to_string(server.port()), "alice", "bob"});
+    expect_next(bob, "NEW alice");
+    expect_next(bob, "MESSAGE alice");  // sent with no line end: a pause
+    expect_next(bob, "hello everyone");
+    expect_next(bob, "PRIVATE alice");
+    expect_next(bob, "psst");
+    bob.send_line("PRIVATE alice");
+    bob.send_line("back at you");
+    expect_next(bob, "LEFT alice");
+    EXPECT_EQ(textbook.wait_exit(), 0) << textbook.error_output();
+    EXPECT_EQ(textbook.error_output(), "");
+    EXPECT_TRUE(textbook.output() == (std::vector<std::string>{
+                                         "==> alice has joined the chat room",
+                                         "==> alice: hello everyone",
+                                         "==> bob [private]: back at you",
+                                     }));
+}
+
 TEST_F(ChatRoom, QuitSaysGoodbyeAndTheOthersHearWhoLeft)
 {
     Client alice = join(server, "alice");

@@ -32,8 +32,8 @@ public:
         std::lock_guard lock(mutex_);
         if (!members_.emplace(name, outbox).second)
             return false;  // the name is taken
-        to_all("NEW " + name + "\r\n");
-        outbox->send("MEMBERS " + names_locked() + "\r\n");
+        to_all("NEW " + name + "\n");
+        outbox->send("MEMBERS " + names_locked() + "\n");
         return true;
     }
 
@@ -41,13 +41,13 @@ public:
     {
         std::lock_guard lock(mutex_);
         members_.erase(name);
-        to_all("LEFT " + name + "\r\n");
+        to_all("LEFT " + name + "\n");
     }
 
     void say(const std::string& sender, const std::string& text)
     {
         std::lock_guard lock(mutex_);
-        to_all("MESSAGE " + sender + "\r\n" + text + "\r\n");
+        to_all("MESSAGE " + sender + "\n" + text + "\n");
     }
 
     bool tell(const std::string& sender, const std::string& recipient,
@@ -57,7 +57,7 @@ public:
         auto found = members_.find(recipient);
         if (found == members_.end())
             return false;
-        found->second->send("PRIVATE " + sender + "\r\n" + text + "\r\n");
+        found->second->send("PRIVATE " + sender + "\n" + text + "\n");
         return true;
     }
 
@@ -97,7 +97,7 @@ static std::string converse(net::Socket& client)
     net::LineReader reader(client.fd(), chat::max_line);
     reader.complete_after(pause_ends_line);
     auto error = [&](const std::string& why) {
-        outbox.send("ERROR " + why + "\r\n");
+        outbox.send("ERROR " + why + "\n");
     };
     enum class Got { line, too_long, end };
     auto next_line = [&](std::string& line) {
@@ -121,7 +121,7 @@ static std::string converse(net::Socket& client)
             continue;  // refused already; or Enter pressed on nothing
         chat::Command command = chat::parse_command(line);
         if (command.verb == chat::Verb::quit) {
-            outbox.send("GOODBYE\r\n");
+            outbox.send("GOODBYE\n");
             break;
         } else if (command.verb == chat::Verb::add) {
             std::string wanted = chat::trim(command.argument);
@@ -158,7 +158,7 @@ static std::string converse(net::Socket& client)
             else if (!room.tell(name, recipient, chat::harmless(text)))
                 error("no one named " + chat::harmless(recipient));
         } else if (command.verb == chat::Verb::who) {
-            outbox.send("MEMBERS " + room.names() + "\r\n");
+            outbox.send("MEMBERS " + room.names() + "\n");
         } else {
             error("unknown command: " + chat::harmless(command.word));
         }
