@@ -8,7 +8,12 @@
 // 256 KiB behind, the server stops reading from whoever sent to it, as
 // stage 5's blocking write does; a client that takes no byte for 5 s (or
 // falls 4 MiB behind) is cut off, as in the chat room.
-// Usage: baseline_server [--echo] [port]   (loopback only; port 0: any)
+// With --chatroom, it speaks the chat room's protocol (docs/chatroom.md:
+// ADD, MESSAGE, PRIVATE, WHO, QUIT; NEW, MEMBERS, LEFT, GOODBYE, ERROR), so
+// the chat room is measured against its own limit; it leaves out what only
+// people at a keyboard need (the pause that ends a line with no "\n", the
+// escaping of control characters).
+// Usage: baseline_server [--echo|--chatroom] [port]   (loopback; 0: any)
 #include "log.hpp"
 #include "socket.hpp"
 
@@ -17,6 +22,7 @@
 #include <chrono>
 #include <cstring>
 #include <fcntl.h>
+#include <map>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <string>
@@ -53,13 +59,17 @@ struct Client {
     bool reading = true;         // false while paused by back-pressure
     bool closing = false;
     std::chrono::steady_clock::time_point progress;  // last byte it took
+    std::string name;        // --chatroom: empty until ADD
+    std::string private_to;  // --chatroom: PRIVATE's recipient, text next
+    bool has_private = false;
 
     std::size_t pending() const { return out.size() - out_sent; }
 };
 
 class Server {
 public:
-    Server(std::uint16_t port, bool echo) : echo_(echo)
+    Server(std::uint16_t port, bool echo, bool chatroom)
+        : echo_(echo), chatroom_(chatroom)
     {
         listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
         if (listen_fd_ < 0)
@@ -90,7 +100,10 @@ public:
     {
         std::vector<epoll_event> events(1024);
         for (;;) {
-            int timeout = accept_paused_ ? 100 : behind_.empty() ? -1 : 500;
+            int timeout = !dirty_.empty()   ? 0  // LEFT lines of a cut-off
+                          : accept_paused_  ? 100
+                          : behind_.empty() ? -1
+                                            : 500;
             int n = ::epoll_wait(epoll_fd_, events.data(),
                                  static_cast<int>(events.size()), timeout);
             if (n < 0 && errno != EINTR)
@@ -192,9 +205,14 @@ private:
                 --length;
             std::string_view line(client.in.data() + start, length);
             start = next;
-            if (line.empty()) {  // blank line: goodbye
+            if (line.empty() && !chatroom_) {  // blank line: goodbye
                 goodbye = true;
                 break;
+            }
+            if (chatroom_) {
+                if (!command(client, line))
+                    return;  // QUIT: it is gone
+                continue;
             }
             if (!echo_)
                 batch.append(client.peer).append(": ");
@@ -216,6 +234,68 @@ private:
             paused_.push_back(sender);
             update_watch(client);
         }
+    }
+
+    // One line of the chat room's protocol; false if the client has gone.
+    bool command(Client& client, std::string_view line)
+    {
+        if (client.has_private) {  // the text of a PRIVATE
+            client.has_private = false;
+            auto found = names_.find(client.private_to);
+            if (found == names_.end())
+                queue(client, "ERROR no one named " + client.private_to + "\n");
+            else if (!line.empty())
+                queue(clients_[found->second], "PRIVATE " + client.name + "\n" +
+                                                   std::string(line) + "\n");
+            return true;
+        }
+        if (line.empty())
+            return true;  // Enter pressed on nothing
+        std::string_view verb = line.substr(0, line.find(' '));
+        std::string argument(line.size() > verb.size()
+                                 ? line.substr(verb.size() + 1)
+                                 : std::string_view());
+        if (verb == "QUIT") {
+            queue(client, "GOODBYE\n");
+            flush(client);
+            close_client(client.fd);
+            return false;
+        } else if (verb == "ADD" && client.name.empty()) {
+            if (argument.empty() || names_.count(argument) > 0) {
+                queue(client, "ERROR name taken: " + argument + "\n");
+                return true;
+            }
+            client.name = argument;
+            names_[argument] = client.fd;
+            to_all("NEW " + argument + "\n");
+            queue(client, "MEMBERS " + members() + "\n");
+        } else if (client.name.empty()) {
+            queue(client, "ERROR join first: ADD <name>\n");
+        } else if (verb == "MESSAGE" && !argument.empty()) {
+            to_all("MESSAGE " + client.name + "\n" + argument + "\n");
+        } else if (verb == "PRIVATE" && !argument.empty()) {
+            client.has_private = true;
+            client.private_to = argument;
+        } else if (verb == "WHO") {
+            queue(client, "MEMBERS " + members() + "\n");
+        } else {
+            queue(client, "ERROR unknown command: " + std::string(verb) + "\n");
+        }
+        return true;
+    }
+
+    void to_all(const std::string& text)
+    {
+        for (auto& [name, fd] : names_)
+            queue(clients_[fd], text);
+    }
+
+    std::string members() const
+    {
+        std::string list;
+        for (auto& [name, fd] : names_)
+            list += (list.empty() ? "" : " ") + name;
+        return list;
     }
 
     void update_watch(Client& client)
@@ -320,12 +400,20 @@ private:
     void close_client(int fd)
     {
         ::close(fd);  // also takes it out of the epoll set
+        auto found = clients_.find(fd);
+        std::string name = found != clients_.end() ? found->second.name : "";
         clients_.erase(fd);
+        if (!name.empty()) {
+            names_.erase(name);
+            to_all("LEFT " + name + "\n");
+        }
         dirty_.erase(fd);
         behind_.erase(fd);
     }
 
     bool echo_;
+    bool chatroom_;
+    std::map<std::string, int> names_;  // --chatroom: who joined, sorted
     int listen_fd_ = -1;
     int epoll_fd_ = -1;
     std::uint16_t port_ = 0;
@@ -343,7 +431,8 @@ int main(int argc, char* argv[])
 {
     try {
         bool echo = argc > 1 && std::strcmp(argv[1], "--echo") == 0;
-        if (echo) {  // drop the flag, keep argv[0] for the messages
+        bool chatroom = argc > 1 && std::strcmp(argv[1], "--chatroom") == 0;
+        if (echo || chatroom) {  // drop the flag, keep argv[0] for messages
             argv[1] = argv[0];
             --argc;
             ++argv;
@@ -353,7 +442,7 @@ int main(int argc, char* argv[])
             limit.rlim_cur = limit.rlim_max;  // as many clients as allowed
             ::setrlimit(RLIMIT_NOFILE, &limit);
         }
-        Server server(net::port_from_args(argc, argv), echo);
+        Server server(net::port_from_args(argc, argv), echo, chatroom);
         net::log("{}: listening on port {}", net::program_name(argv[0]),
                  server.port());
         server.run();
