@@ -175,8 +175,9 @@ TEST_F(ChatRoom, TheTextbooksOwnClientShowsEveryLineCleanly)
     // textbook's client does: it splits on "\n" only, so a "\r" at the end
     // of a line would end up in the names and texts it prints.
     Client bob = join(server, "bob");
-    test::Process textbook({"/usr/bin/env", "python3",
-                            CHAT_SOURCE_DIR "/tests/support/textbook_client.py",
+    const std::string script =
+        std::string(CHAT_SOURCE_DIR) + "/tests/support/textbook_client.py";
+    test::Process textbook({"/usr/bin/env", "python3", script,
                             std::to_string(server.port()), "alice", "bob"});
     expect_next(bob, "NEW alice");
     expect_next(bob, "MESSAGE alice");  // sent with no line end: a pause
