@@ -1,12 +1,11 @@
-// Unit tests of the chat room's output (stages/chatroom/): an Outbox per
-// client, whose sends wait for the end of the sending thread's burst.
-#include "burst.hpp"
+// Unit tests of the chat room's output (stages/chatroom/outbox.hpp): an
+// Outbox per client, and the one Writer thread that sends them.
 #include "outbox.hpp"
-#include "socket.hpp"
 #include "socket_pair.hpp"
 
 #include <chrono>
 #include <gtest/gtest.h>
+#include <mutex>
 #include <poll.h>
 #include <string>
 #include <sys/socket.h>
@@ -44,99 +43,106 @@ bool ends_soon(int fd)
     return ::poll(&p, 1, 5000) == 1 && ::recv(fd, &byte, 1, MSG_DONTWAIT) == 0;
 }
 
-TEST(Outbox, SendsWhenItsThreadsBurstEndsAllAtOnce)
-{
-    SocketPair pair;
-    net::Socket socket(pair.a);
-    chat::Outbox outbox(socket, 1 << 20, milliseconds(5000));
-    ASSERT_TRUE(outbox.send("one\r\n"));
-    ASSERT_TRUE(outbox.send("two\r\n"));
-    EXPECT_EQ(ready_now(pair.b), "");  // it waits
-    chat::end_burst();
-    EXPECT_EQ(ready_now(pair.b), "one\r\ntwo\r\n");  // in one send
-    ::close(pair.b);
-}
-
-TEST(Outbox, WhatOtherThreadsQueueMeanwhileGoesInTheSameSend)
-{
-    SocketPair pair;
-    net::Socket socket(pair.a);
-    chat::Outbox outbox(socket, 1 << 20, milliseconds(5000));
-    ASSERT_TRUE(outbox.send("one\r\n"));  // this thread will send it...
-    std::thread([&] { outbox.send("two\r\n"); }).join();  // its burst ends
-    EXPECT_EQ(ready_now(pair.b), "");  // ...so "two" waits for it
-    chat::end_burst();
-    EXPECT_EQ(ready_now(pair.b), "one\r\ntwo\r\n");  // in one send
-    ::close(pair.b);
-}
-
-TEST(Outbox, ABurstEndsWhenItsThreadEnds)
-{
-    SocketPair pair;
-    net::Socket socket(pair.a);
-    chat::Outbox outbox(socket, 1 << 20, milliseconds(5000));
-    std::thread([&] {
-        chat::set_burst(true);  // as the room's reader does
-        outbox.send("reply\r\n");
-    }).join();
-    EXPECT_EQ(arrives(pair.b), "reply\r\n");
-    ::close(pair.b);
-}
-
-TEST(Outbox, ItsThreadFinishesWhatTheSocketCouldNotTakeAtOnce)
-{
-    SocketPair pair;
-    net::Socket socket(pair.a);
-    std::string sent;
-    std::string received;
+// A Writer, as the room has one, and one client's outbox on a socket
+// pair: what the Writer sends to `box` is read at `peer`.
+struct Room {
+    explicit Room(std::size_t limit = 1 << 20,
+                  milliseconds stall_limit = milliseconds(5000))
+        : writer(mutex, limit, stall_limit)
     {
-        chat::Outbox outbox(socket, 64 << 20, milliseconds(5000));
-        for (int i = 0; sent.size() < 4 << 20; ++i) {
-            std::string line = std::to_string(i) + "\r\n";
-            ASSERT_TRUE(outbox.send(line));  // never waits for the reader
-            sent += line;
-        }
-        std::thread reader([&] {
-            char chunk[65536];
-            ssize_t n;
-            while (received.size() < sent.size() &&
-                   (n = ::read(pair.b, chunk, sizeof chunk)) > 0)
-                received.append(chunk, static_cast<size_t>(n));
-        });
-        chat::end_burst();  // what the socket cannot take, the thread sends
-        reader.join();
-        EXPECT_FALSE(outbox.cut_off());
+        std::lock_guard lock(mutex);
+        writer.add(box);
     }
+    ~Room()
+    {
+        std::unique_lock lock(mutex);
+        writer.remove(lock, box);
+        lock.unlock();
+        ::close(pair.a);
+        ::close(pair.b);
+    }
+    void append(const std::string& text)
+    {
+        std::lock_guard lock(mutex);
+        writer.append(box, text);
+    }
+    void send()
+    {
+        std::unique_lock lock(mutex);
+        writer.send_and_keep_pace(lock);
+    }
+    bool cut_off()
+    {
+        std::lock_guard lock(mutex);
+        return box.cut_off;
+    }
+
+    SocketPair pair;
+    int peer = pair.b;
+    std::mutex mutex;
+    chat::Outbox box{pair.a};
+    chat::Writer writer;
+};
+
+TEST(Writer, SendsWhatWasAppendedWhenTheReaderHasHandledItsLines)
+{
+    Room room;
+    room.append("one\n");
+    room.append("two\n");
+    room.send();
+    EXPECT_EQ(arrives(room.peer), "one\ntwo\n");  // in one send
+}
+
+TEST(Writer, FinishesWhatAFullSocketCouldNotTakeAtOnce)
+{
+    Room room(64 << 20);
+    std::string sent;
+    for (int i = 0; sent.size() < 4 << 20; ++i) {
+        std::string line = std::to_string(i) + "\n";
+        room.append(line);  // never waits for the reader
+        sent += line;
+    }
+    room.send();
+    std::string received;
+    char chunk[65536];
+    ssize_t n;
+    while (received.size() < sent.size() &&
+           (n = ::read(room.peer, chunk, sizeof chunk)) > 0)
+        received.append(chunk, static_cast<size_t>(n));
     EXPECT_TRUE(received == sent);  // all of it, in order
-    ::close(pair.b);
+    EXPECT_FALSE(room.cut_off());
 }
 
-TEST(Outbox, CutsOffAClientTooFarBehind)
+TEST(Writer, CutsOffAClientTooFarBehind)
 {
-    SocketPair pair;
-    net::Socket socket(pair.a);
-    chat::Outbox outbox(socket, 1 << 16, milliseconds(5000));
+    Room room(1 << 16);
     const std::string line(1000, 'x');
-    int accepted = 0;
-    while (outbox.send(line) && accepted < 100000)  // nobody reads
-        ++accepted;
-    EXPECT_LT(accepted, 100000);
-    EXPECT_TRUE(outbox.cut_off());
-    EXPECT_TRUE(ends_soon(pair.a));  // shut down: its reader sees the end
-    ::close(pair.b);
+    for (int i = 0; i < 100 && !room.cut_off(); ++i)  // nobody reads
+        room.append(line);
+    EXPECT_TRUE(room.cut_off());
+    EXPECT_TRUE(ends_soon(room.box.fd));  // shut down: its reader sees the end
 }
 
-TEST(Outbox, CutsOffAClientThatTakesNothingForTheStallLimit)
+TEST(Writer, CutsOffAClientThatTakesNothingForTheStallLimit)
 {
-    SocketPair pair;
-    net::Socket socket(pair.a);
-    chat::Outbox outbox(socket, 64 << 20, milliseconds(200));
-    ASSERT_TRUE(outbox.send(std::string(8 << 20, 'x')));  // nobody reads
-    chat::end_burst();
-    EXPECT_TRUE(ends_soon(pair.a));
-    EXPECT_TRUE(outbox.cut_off());
-    EXPECT_FALSE(outbox.send("more"));
-    ::close(pair.b);
+    Room room(64 << 20, milliseconds(200));
+    room.append(std::string(8 << 20, 'x'));  // more than its socket takes
+    room.send();
+    EXPECT_TRUE(ends_soon(room.box.fd));  // within the next pass or two
+    EXPECT_TRUE(room.cut_off());
+}
+
+TEST(Writer, RemoveWaitsUntilWhatIsQueuedHasGone)
+{
+    Room room;
+    room.append("GOODBYE\n");
+    {
+        std::unique_lock lock(room.mutex);
+        room.writer.send_and_keep_pace(lock);
+        EXPECT_FALSE(room.writer.remove(lock, room.box));  // not cut off
+        room.writer.add(room.box);  // for the Room's own remove
+    }
+    EXPECT_EQ(ready_now(room.peer), "GOODBYE\n");  // already there
 }
 
 }  // namespace

@@ -1,9 +1,8 @@
 // chatroom: the network chat room of the textbook's case study, built on
 // chatserver5: screen names, messages to all, private messages.
-// New: a protocol (docs/chatroom.md), and an outbox per client, so one
-// client that stops reading cannot stall the room as it stalls stage 5.
+// New: a protocol (docs/chatroom.md), and an outbox per client sent by one
+// writer thread, so a client that stops reading cannot stall the room.
 // Try: run it, then chatclient (or telnet localhost 8888) in 3 terminals
-#include "burst.hpp"
 #include "chatroom_protocol.hpp"
 #include "line_reader.hpp"
 #include "log.hpp"
@@ -23,7 +22,7 @@ constexpr std::size_t outbox_limit = 1 << 20;  // then a client is cut off
 constexpr milliseconds stall_limit{5000};      // ...or when it takes no byte
 constexpr milliseconds pause_ends_line{250};   // for clients that send no \n
 
-// Everyone in the room, by name. Holding the lock we only queue text in
+// Everyone in the room, by name. Holding the lock we only append text to
 // outboxes, which never waits for a client, so the lock is never held long.
 class Room {
 public:
@@ -33,7 +32,7 @@ public:
         if (!members_.emplace(name, outbox).second)
             return false;  // the name is taken
         to_all("NEW " + name + "\n");
-        outbox->send("MEMBERS " + names_locked() + "\n");
+        writer_.append(*outbox, "MEMBERS " + names_locked() + "\n");
         return true;
     }
 
@@ -57,8 +56,16 @@ public:
         auto found = members_.find(recipient);
         if (found == members_.end())
             return false;
-        found->second->send("PRIVATE " + sender + "\n" + text + "\n");
+        writer_.append(*found->second,
+                       "PRIVATE " + sender + "\n" + text + "\n");
         return true;
+    }
+
+    // To one client only: ERROR, MEMBERS (for WHO), GOODBYE.
+    void reply(chat::Outbox& outbox, const std::string& text)
+    {
+        std::lock_guard lock(mutex_);
+        writer_.append(outbox, text);
     }
 
     std::string names()
@@ -67,11 +74,30 @@ public:
         return names_locked();
     }
 
+    // A client comes in, and goes: its outbox is sent until then.
+    void enter(chat::Outbox& outbox)
+    {
+        std::lock_guard lock(mutex_);
+        writer_.add(outbox);
+    }
+    bool exit(chat::Outbox& outbox)  // true if it was cut off
+    {
+        std::unique_lock lock(mutex_);
+        return writer_.remove(lock, outbox);
+    }
+
+    // After all the lines of one read: see Writer::send_and_keep_pace.
+    void send_and_keep_pace()
+    {
+        std::unique_lock lock(mutex_);
+        writer_.send_and_keep_pace(lock);
+    }
+
 private:
     void to_all(const std::string& text)
     {
         for (auto& [name, outbox] : members_)
-            outbox->send(text);
+            writer_.append(*outbox, text);
     }
 
     std::string names_locked() const
@@ -84,6 +110,7 @@ private:
 
     std::mutex mutex_;
     std::map<std::string, chat::Outbox*> members_;
+    chat::Writer writer_{mutex_, outbox_limit, stall_limit};
 };
 
 static Room room;
@@ -93,21 +120,19 @@ static Room room;
 // before the outbox goes away, whichever way the loop ends.
 static std::string converse(net::Socket& client)
 {
-    chat::Outbox outbox(client, outbox_limit, stall_limit);
+    chat::Outbox outbox(client.fd());
+    room.enter(outbox);
     net::LineReader reader(client.fd(), chat::max_line);
     reader.complete_after(pause_ends_line);
     auto error = [&](const std::string& why) {
-        outbox.send("ERROR " + why + "\n");
+        room.reply(outbox, "ERROR " + why + "\n");
     };
     enum class Got { line, too_long, end };
     auto next_line = [&](std::string& line) {
-        if (!outbox.keep_pace())
-            return Got::end;  // go at the pace of those who read
-        if (!reader.has_line())
-            chat::end_burst();  // we may wait now: send what waited for us
+        if (!reader.has_line())  // all the lines of this read are handled:
+            room.send_and_keep_pace();  // send them, before we read on
         if (!reader.read_line(line))
-            return Got::end;                 // the client is gone
-        chat::set_burst(reader.has_line());  // more lines here: a burst
+            return Got::end;  // the client is gone
         if (!reader.cut())
             return Got::line;
         error("line too long (at most " + std::to_string(chat::max_line) +
@@ -121,7 +146,7 @@ static std::string converse(net::Socket& client)
             continue;  // refused already; or Enter pressed on nothing
         chat::Command command = chat::parse_command(line);
         if (command.verb == chat::Verb::quit) {
-            outbox.send("GOODBYE\n");
+            room.reply(outbox, "GOODBYE\n");
             break;
         } else if (command.verb == chat::Verb::add) {
             std::string wanted = chat::trim(command.argument);
@@ -158,15 +183,15 @@ static std::string converse(net::Socket& client)
             else if (!room.tell(name, recipient, chat::harmless(text)))
                 error("no one named " + chat::harmless(recipient));
         } else if (command.verb == chat::Verb::who) {
-            outbox.send("MEMBERS " + room.names() + "\n");
+            room.reply(outbox, "MEMBERS " + room.names() + "\n");
         } else {
             error("unknown command: " + chat::harmless(command.word));
         }
     }
     if (!name.empty())
         room.leave(name);
-    chat::end_burst();  // what waits goes out before the outbox goes
-    return outbox.cut_off() ? "cut off: not reading" : "";
+    room.send_and_keep_pace();  // GOODBYE, LEFT: sent before we go
+    return room.exit(outbox) ? "cut off: not reading" : "";
 }
 
 static void serve(net::Socket client)
@@ -175,7 +200,7 @@ static void serve(net::Socket client)
     std::string why;
     try {
         why = converse(client);
-    } catch (const std::system_error& e) {  // no thread for its outbox
+    } catch (const std::system_error& e) {
         why = e.what();
     }
     net::log("Disconnected {}{}", client.peer(),

@@ -1,59 +1,83 @@
-// Outbox: the bytes waiting to be sent to one client. Whoever queues a
-// message never waits for the client, so one client that stops reading
-// cannot stall everybody else. What is queued is sent when the thread that
-// queued ends its burst (burst.hpp), without waiting and without holding a
-// lock: by one thread at a time for all outboxes, so that what many
-// threads queue for one client meanwhile goes out in one send. What the
-// socket cannot take then, a thread of the Outbox's own finishes.
+// The chat room's output: an Outbox per member, and one Writer thread that
+// sends them all. Whoever talks only appends to outboxes, under the room's
+// lock, and never waits for a client. The Writer sends what was appended
+// with sends that never wait; where a socket is full, epoll tells it when
+// the client has made room (EPOLLOUT). So one client that stops reading
+// cannot stall the room, as it stalls stage 5.
 #pragma once
 
-#include "socket.hpp"  // common/
-
 #include <chrono>
+#include <condition_variable>
 #include <cstddef>
-#include <memory>
+#include <mutex>
+#include <string>
 #include <string_view>
 #include <thread>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
 
 namespace chat {
 
-class Outbox {
-public:
-    // Sends to `socket`, which must outlive the Outbox. A client with more
-    // than `limit` bytes waiting, or that takes no byte for `stall_limit`,
-    // is cut off: its connection is shut down, so its reader sees the end.
-    Outbox(net::Socket& socket, std::size_t limit,
-           std::chrono::milliseconds stall_limit);
-    Outbox(const Outbox&) = delete;
-    Outbox& operator=(const Outbox&) = delete;
-    // Sends what is still queued, then stops: within stall_limit, or the
-    // client is cut off (a client reading a byte now and then included).
-    ~Outbox();
+using Clock = std::chrono::steady_clock;
 
-    // Queues `text`. It is sent at the end of this thread's burst (before
-    // its reader next waits for input: burst.hpp), or at the end of the
-    // burst of another thread that queued for this client first and has
-    // not ended it yet. So a thread that sends must end its bursts: a
-    // the room's reader does before it waits, or call chat::end_burst(). False
-    // if the client has been cut off, or is gone.
-    bool send(std::string_view text);
-    // For whoever talks, before it reads on. If more than a quarter of its
-    // limit waits for this client, or for another this thread has sent to
-    // since it last called and that still reads, waits until at most an
-    // eighth does (ending this thread's burst first). So whoever talks goes
-    // at the pace of those who read, and one who talks faster than it
-    // reads is slowed down, not cut off. A client that takes less than 16
-    // KiB in 50 ms is not waited for: its limit cuts it off. False if
-    // this client was cut off, or went, meanwhile.
-    bool keep_pace();
-    // Whether the client was cut off for not keeping up.
-    bool cut_off() const;
+// What waits to be sent to one client. The room's lock guards all of it.
+struct Outbox {
+    explicit Outbox(int socket) : fd(socket) {}
+    const int fd;
+    std::string queue;  // sent up to `sent`, the rest waits
+    std::size_t sent = 0;
+    Clock::time_point took;  // when the client last took bytes
+    bool listed = false;     // in the Writer's list of work
+    bool cut_off = false;    // too far behind: nothing more is sent
+    bool gone = false;       // a send failed: the client has gone
+    std::size_t waiting() const { return queue.size() - sent; }
+};
+
+class Writer {
+public:
+    // A client with more than `limit` bytes waiting, or that takes no byte
+    // for `stall_limit`, is cut off: its socket is shut down, so its reader
+    // sees the end. `lock` is the room's.
+    Writer(std::mutex& lock, std::size_t limit,
+           std::chrono::milliseconds stall_limit);
+    Writer(const Writer&) = delete;
+    Writer& operator=(const Writer&) = delete;
+    ~Writer();
+
+    // All of the following with the room's lock held.
+    void add(Outbox& box);
+    // Queues `text` for the client (or cuts it off, past the limit).
+    void append(Outbox& box, std::string_view text);
+    // After a reader has handled all the lines of one read: the Writer
+    // sends what they appended, in one send per client. Then, so that
+    // whoever talks goes at the pace of those who read, waits while a
+    // client more than a quarter of the limit behind still takes bytes
+    // (one that took nothing for 100 ms is left to the limit instead).
+    void send_and_keep_pace(std::unique_lock<std::mutex>& lock);
+    // A client leaving: waits until what is queued for it has gone (at
+    // most stall_limit), then forgets it. Returns whether it was cut off.
+    bool remove(std::unique_lock<std::mutex>& lock, Outbox& box);
 
 private:
-    struct State;  // shared with the threads that will flush it
-    void run();    // the thread: sends what did not fit at once
+    void run();  // the thread
+    void send_some(Outbox& box);
+    void cut(Outbox& box);
+    void watch(Outbox& box, bool full);
 
-    std::shared_ptr<State> state_;
+    std::mutex& lock_;
+    const std::size_t limit_;
+    const std::chrono::milliseconds stall_limit_;
+    std::condition_variable progress_;  // after each pass: talkers, leavers
+    std::unordered_map<int, Outbox*> boxes_;  // by descriptor, for epoll
+    std::vector<Outbox*> work_;               // appended to since a pass
+    std::vector<Outbox*> pass_;               // being sent now
+    std::unordered_set<Outbox*> behind_;      // over a quarter of the limit
+    std::unordered_set<Outbox*> full_;        // waiting for EPOLLOUT
+    bool woken_ = false;
+    bool stopping_ = false;
+    int epoll_ = -1;
+    int wake_ = -1;  // an eventfd: there is work
     std::thread thread_;
 };
 
