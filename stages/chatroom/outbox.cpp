@@ -15,7 +15,7 @@ namespace chat {
 // A client that took nothing for this long is not waited for by whoever
 // talks: it may read a byte now and then, and must not set the room's pace.
 constexpr std::chrono::milliseconds patience{100};
-constexpr std::size_t keep = 64 << 10;  // an idle queue keeps this much
+constexpr std::size_t keep = 16 << 10;  // an idle queue keeps this much
 
 Writer::Writer(std::mutex& lock, std::size_t limit,
                std::chrono::milliseconds stall_limit)
