@@ -197,12 +197,7 @@ static std::string converse(net::Socket& client)
 static void serve(net::Socket client)
 {
     net::log("Connected {}", client.peer());
-    std::string why;
-    try {
-        why = converse(client);
-    } catch (const std::system_error& e) {
-        why = e.what();
-    }
+    std::string why = converse(client);
     net::log("Disconnected {}{}", client.peer(),
              why.empty() ? "" : " (" + why + ")");
 }
