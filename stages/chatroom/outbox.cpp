@@ -62,8 +62,6 @@ void Writer::append(Outbox& box, std::string_view text)
         cut(box);  // too far behind: a SendQ, as IRC servers have
         return;
     }
-    if (box.waiting() == 0)
-        box.took = Clock::now();  // it owes us nothing until now
     box.queue.append(text);
     if (box.waiting() > limit_ / 4)
         behind_.insert(&box);
@@ -190,10 +188,12 @@ void Writer::watch(Outbox& box, bool full)
 {
     if (full == (full_.count(&box) > 0))
         return;
-    if (full)
+    if (full) {
         full_.insert(&box);
-    else
+        box.took = Clock::now();  // it owes us nothing until now
+    } else {
         full_.erase(&box);
+    }
     epoll_event event{};
     event.events = EPOLLET | (full ? EPOLLOUT : 0u);
     event.data.fd = box.fd;

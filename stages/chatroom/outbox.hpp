@@ -27,7 +27,7 @@ struct Outbox {
     const int fd;
     std::string queue;  // sent up to `sent`, the rest waits
     std::size_t sent = 0;
-    Clock::time_point took;  // when the client last took bytes
+    Clock::time_point took;  // when it last took bytes, or became full
     bool listed = false;     // in the Writer's list of work
     bool cut_off = false;    // too far behind: nothing more is sent
     bool gone = false;       // a send failed: the client has gone
