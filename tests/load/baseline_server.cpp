@@ -14,6 +14,7 @@
 // people at a keyboard need (the pause that ends a line with no "\n", the
 // escaping of control characters).
 // Usage: baseline_server [--echo|--chatroom] [port]   (loopback; 0: any)
+#include "chatroom_protocol.hpp"
 #include "log.hpp"
 #include "socket.hpp"
 
@@ -34,6 +35,7 @@
 #include <unistd.h>
 #include <unordered_map>
 #include <unordered_set>
+#include <utility>
 #include <vector>
 
 namespace {
@@ -61,7 +63,6 @@ struct Client {
     std::chrono::steady_clock::time_point progress;  // last byte it took
     std::string name;        // --chatroom: empty until ADD
     std::string private_to;  // --chatroom: PRIVATE's recipient, text next
-    bool has_private = false;
 
     std::size_t pending() const { return out.size() - out_sent; }
 };
@@ -239,11 +240,11 @@ private:
     // One line of the chat room's protocol; false if the client has gone.
     bool command(Client& client, std::string_view line)
     {
-        if (client.has_private) {  // the text of a PRIVATE
-            client.has_private = false;
-            auto found = names_.find(client.private_to);
+        if (!client.private_to.empty()) {  // the text of a PRIVATE
+            std::string to = std::exchange(client.private_to, {});
+            auto found = names_.find(to);
             if (found == names_.end())
-                queue(client, "ERROR no one named " + client.private_to + "\n");
+                queue(client, "ERROR no one named " + to + "\n");
             else if (!line.empty())
                 queue(clients_[found->second], "PRIVATE " + client.name + "\n" +
                                                    std::string(line) + "\n");
@@ -251,16 +252,14 @@ private:
         }
         if (line.empty())
             return true;  // Enter pressed on nothing
-        std::string_view verb = line.substr(0, line.find(' '));
-        std::string argument(line.size() > verb.size()
-                                 ? line.substr(verb.size() + 1)
-                                 : std::string_view());
-        if (verb == "QUIT") {
+        chat::Command command = chat::parse_command(line);  // the room's own
+        const std::string& argument = command.argument;
+        if (command.verb == chat::Verb::quit) {
             queue(client, "GOODBYE\n");
             flush(client);
             close_client(client.fd);
             return false;
-        } else if (verb == "ADD" && client.name.empty()) {
+        } else if (command.verb == chat::Verb::add && client.name.empty()) {
             if (argument.empty() || names_.count(argument) > 0) {
                 queue(client, "ERROR name taken: " + argument + "\n");
                 return true;
@@ -271,15 +270,15 @@ private:
             queue(client, "MEMBERS " + members() + "\n");
         } else if (client.name.empty()) {
             queue(client, "ERROR join first: ADD <name>\n");
-        } else if (verb == "MESSAGE" && !argument.empty()) {
+        } else if (command.verb == chat::Verb::message && !argument.empty()) {
             to_all("MESSAGE " + client.name + "\n" + argument + "\n");
-        } else if (verb == "PRIVATE" && !argument.empty()) {
-            client.has_private = true;
+        } else if (command.verb == chat::Verb::private_message &&
+                   !argument.empty()) {
             client.private_to = argument;
-        } else if (verb == "WHO") {
+        } else if (command.verb == chat::Verb::who) {
             queue(client, "MEMBERS " + members() + "\n");
         } else {
-            queue(client, "ERROR unknown command: " + std::string(verb) + "\n");
+            queue(client, "ERROR unknown command: " + command.word + "\n");
         }
         return true;
     }
