@@ -9,12 +9,13 @@
 #include "outbox.hpp"
 #include "socket.hpp"
 
+#include <algorithm>
 #include <chrono>
-#include <map>
 #include <mutex>
 #include <string>
 #include <system_error>
 #include <thread>
+#include <vector>
 
 using std::chrono::milliseconds;
 
@@ -29,17 +30,19 @@ public:
     bool join(const std::string& name, chat::Outbox* outbox)
     {
         std::lock_guard lock(mutex_);
-        if (!members_.emplace(name, outbox).second)
+        auto place = find(name);
+        if (place != members_.end() && place->name == name)
             return false;  // the name is taken
+        members_.insert(place, Member{name, outbox});
         to_all("NEW " + name + "\n");
-        writer_.append(*outbox, "MEMBERS " + names_locked() + "\n");
+        writer_.append(*outbox, members_line());
         return true;
     }
 
     void leave(const std::string& name)
     {
         std::lock_guard lock(mutex_);
-        members_.erase(name);
+        members_.erase(find(name));
         to_all("LEFT " + name + "\n");
     }
 
@@ -53,25 +56,25 @@ public:
               const std::string& text)
     {
         std::lock_guard lock(mutex_);
-        auto found = members_.find(recipient);
-        if (found == members_.end())
+        auto found = find(recipient);
+        if (found == members_.end() || found->name != recipient)
             return false;
-        writer_.append(*found->second,
+        writer_.append(*found->outbox,
                        "PRIVATE " + sender + "\n" + text + "\n");
         return true;
     }
 
-    // To one client only: ERROR, MEMBERS (for WHO), GOODBYE.
+    // To one client only: ERROR, GOODBYE.
     void reply(chat::Outbox& outbox, const std::string& text)
     {
         std::lock_guard lock(mutex_);
         writer_.append(outbox, text);
     }
 
-    std::string names()
+    void who(chat::Outbox& outbox)  // WHO: MEMBERS, to the one who asked
     {
         std::lock_guard lock(mutex_);
-        return names_locked();
+        writer_.append(outbox, members_line());
     }
 
     // A client comes in, and goes: its outbox is sent until then.
@@ -94,22 +97,37 @@ public:
     }
 
 private:
-    void to_all(const std::string& text)
+    struct Member {
+        std::string name;
+        chat::Outbox* outbox;
+    };
+    // Members are kept sorted by name in one vector: what the room does
+    // most is walk all of them, and a vector is the fastest walk there is.
+    std::vector<Member>::iterator find(const std::string& name)
     {
-        for (auto& [name, outbox] : members_)
-            writer_.append(*outbox, text);
+        return std::lower_bound(
+            members_.begin(), members_.end(), name,
+            [](const Member& m, const std::string& n) { return m.name < n; });
     }
 
-    std::string names_locked() const
+    void to_all(const std::string& text)
     {
-        std::string names;
-        for (auto& [name, outbox] : members_)
-            names += (names.empty() ? "" : " ") + name;
-        return names;
+        for (Member& member : members_)
+            writer_.append(*member.outbox, text);
+    }
+
+    std::string members_line() const  // built once: it can be long
+    {
+        std::string line = "MEMBERS";
+        line.reserve(members_.size() * (chat::max_name + 1) + 9);
+        for (const Member& member : members_)
+            line.append(" ").append(member.name);
+        line += '\n';
+        return line;
     }
 
     std::mutex mutex_;
-    std::map<std::string, chat::Outbox*> members_;
+    std::vector<Member> members_;  // sorted by name
     chat::Writer writer_{mutex_, outbox_limit, stall_limit};
 };
 
@@ -183,7 +201,7 @@ static std::string converse(net::Socket& client)
             else if (!room.tell(name, recipient, chat::harmless(text)))
                 error("no one named " + chat::harmless(recipient));
         } else if (command.verb == chat::Verb::who) {
-            room.reply(outbox, "MEMBERS " + room.names() + "\n");
+            room.who(outbox);
         } else {
             error("unknown command: " + chat::harmless(command.word));
         }

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdint>
+#include <malloc.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -141,6 +142,9 @@ void Writer::run()
             for (auto& [fd, box] : boxes_)
                 if (box->waiting() == 0 && box->queue.capacity() > keep)
                     std::string().swap(box->queue);
+            lock.unlock();
+            ::malloc_trim(0);  // and glibc gives the memory back
+            lock.lock();
         }
         progress_.notify_all();
     }
