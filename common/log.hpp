@@ -11,15 +11,17 @@
 
 namespace net {
 
+// Writes `line` to `file` and flushes it. If no one reads the file any more
+// (`chatserver5 | head -n1`), the line is dropped: the write's SIGPIPE,
+// which would end the whole program, is held back in this thread only.
+void print(std::FILE* file, const std::string& line);
+
 // Prints one line on stdout and flushes it, so whoever watches (a person, a
 // test) sees it at once. Lines from different threads never interleave.
 template <typename... Args>
 void log(fmt::format_string<Args...> format, Args&&... args)
 {
-    std::string line = fmt::format(format, std::forward<Args>(args)...);
-    line += '\n';
-    std::fwrite(line.data(), 1, line.size(), stdout);
-    std::fflush(stdout);
+    print(stdout, fmt::format(format, std::forward<Args>(args)...) + '\n');
 }
 
 // "chatserver3" from "./build/bin/chatserver3".

@@ -5,7 +5,9 @@
 #include "log.hpp"
 #include "socket.hpp"
 
+#include <cstdlib>
 #include <string>
+#include <system_error>
 #include <thread>
 #include <utility>
 
@@ -32,9 +34,16 @@ int main(int argc, char* argv[])
         listener.bind(net::port_from_args(argc, argv));  // 8888, or argv[1]
         listener.listen(SOMAXCONN);  // clients can connect now, and queue
         net::log_listening(argv[0], listener.port());
-        for (;;)
-            std::thread(serve, listener.accept()).detach();  // one each
-    } catch (const std::exception& e) {
-        return net::fail(argv[0], e);  // e.g. the port is already in use
+        for (;;) {
+            net::Socket client = listener.accept();
+            std::string peer = client.peer();
+            try {
+                std::thread(serve, std::move(client)).detach();  // one each
+            } catch (const std::system_error& e) {  // out of threads: this
+                net::log("Refused {} ({})", peer, e.what());  // one is closed
+            }
+        }
+    } catch (const std::exception& e) {     // e.g. the port is already in use
+        std::_Exit(net::fail(argv[0], e));  // now: other threads may still run
     }
 }

@@ -196,6 +196,20 @@ TEST_F(ChatRoom, TheTextbooksOwnClientShowsEveryLineCleanly)
                                      }));
 }
 
+// `chatroom 0 | head -n1`: once no one reads the log, each line logged
+// raises SIGPIPE, which would end the room for everyone.
+TEST_F(ChatRoom, ALogThatNoOneReadsAnyMoreIsNoReasonToStop)
+{
+    Client alice = join(server, "alice");
+    server.close_stdout();
+    Client bob = join(server, "bob");  // "Connected ..." hits EPIPE
+    expect_next(alice, "NEW bob");
+    bob.send_line("MESSAGE still here");
+    expect_next(alice, "MESSAGE bob");
+    expect_next(alice, "still here");
+    EXPECT_TRUE(server.running());
+}
+
 TEST_F(ChatRoom, QuitSaysGoodbyeAndTheOthersHearWhoLeft)
 {
     Client alice = join(server, "alice");

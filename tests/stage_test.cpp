@@ -13,6 +13,7 @@
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <sys/resource.h>
 #include <thread>
 #include <vector>
 
@@ -180,6 +181,25 @@ TEST_P(EveryStage, LinesAreTheSameHoweverTcpSplitsOrMergesThem)
     c.speaker.send("two\r\nthree\nfour\r\n");
     for (const char* expected : {"hello", "two", "three", "four"})
         EXPECT_EQ(c.heard(), expected);
+}
+
+// `chatserver5 0 | head -n3`: once no one reads the log, writing a line to
+// it raises SIGPIPE, which would end the server for everyone.
+TEST_P(EveryStage, ALogThatNoOneReadsAnyMoreIsNoReasonToStop)
+{
+    Server server(stage());
+    auto c = talk(server);    // the log is read until both clients are in
+    server.close_stdout();    // from now on, each line logged hits EPIPE
+    c.speaker.close();        // "Disconnected ..."
+    if (serves_only_one()) {  // chatserver1 ends after its one client
+        EXPECT_EQ(server.wait_exit(), 0);
+        return;
+    }
+    Client newcomer(server.port());  // "Connected ..."
+    newcomer.send_line("anyone still here?");
+    Client& hearer = broadcasts() ? *c.hearer : newcomer;
+    EXPECT_TRUE(hearer.skip_to_line_ending("anyone still here?"));
+    EXPECT_TRUE(server.running());
 }
 
 TEST_P(EveryStage, ABlankLineEndsTheSession)
@@ -444,6 +464,64 @@ TEST_P(ConcurrentStage, RunningOutOfFileDescriptorsIsWaitedOut)
     in.pop_back();
     EXPECT_TRUE(server.saw_connected(waiting->address()));
     EXPECT_TRUE(server.running());
+}
+
+// The stages with a thread per client.
+class ThreadedStage : public EveryStage {};
+INSTANTIATE_TEST_SUITE_P(Stages, ThreadedStage,
+                         testing::Values("chatserver3", "chatserver4",
+                                         "chatserver5"));
+
+// Its address space (VmSize), in KiB.
+long virtual_kib(pid_t pid)
+{
+    std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+    for (std::string key; status >> key;)
+        if (key == "VmSize:") {
+            long kib = 0;
+            status >> kib;
+            return kib;
+        }
+    return 0;
+}
+
+TEST_P(ThreadedStage, OutOfThreadsOneClientIsRefusedAndTheOthersGoOn)
+{
+    if (test::sanitized)
+        GTEST_SKIP() << "a sanitizer reserves terabytes of address space";
+    Server server(stage());
+    auto c = talk(server);
+    // Room for a few more threads only: each reserves 8 MiB of stack.
+    const long kib = virtual_kib(server.pid()) + 40L * 1024;
+    ASSERT_GT(kib, 40L * 1024);
+    const rlimit limit{static_cast<rlim_t>(kib) * 1024,
+                       static_cast<rlim_t>(kib) * 1024};
+    ASSERT_EQ(::prlimit(server.pid(), RLIMIT_AS, &limit, nullptr), 0);
+    std::vector<Client> in;
+    std::optional<Client> refused;
+    for (int i = 0; i < 64 && !refused; ++i) {
+        Client client(server.port());
+        const std::string address = client.address();
+        auto line = server.wait_for_line([&](const std::string& l) {
+            return l == "Connected " + address ||
+                   l.rfind("Refused " + address + " (", 0) == 0;
+        });
+        ASSERT_TRUE(line) << "the server said nothing of " << address;
+        if (line->rfind("Refused", 0) == 0)
+            refused.emplace(std::move(client));
+        else
+            in.push_back(std::move(client));
+    }
+    ASSERT_TRUE(refused) << "threads never ran out";
+    EXPECT_EQ(refused->read_line(), std::nullopt);  // closed at once
+    c.speaker.send_line("still talking");           // the others go on
+    EXPECT_EQ(c.heard(), "still talking");
+    for (Client& client : in) {  // one at a time: stage 4 races otherwise
+        std::string address = client.address();
+        client.close();
+        EXPECT_TRUE(server.saw_disconnected(address));
+    }
+    expect_still_serving(server);  // a thread can be made again
 }
 
 TEST(Listen, RaisesTheLimitOnOpenFilesAsFarAsItMayGo)

@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <mutex>
 #include <string>
 #include <system_error>
@@ -236,7 +237,7 @@ int main(int argc, char* argv[])
                 net::log("Refused {} ({})", peer, e.what());  // and closed
             }
         }
-    } catch (const std::exception& e) {
-        return net::fail(argv[0], e);  // e.g. the port is already in use
+    } catch (const std::exception& e) {     // e.g. the port is already in use
+        std::_Exit(net::fail(argv[0], e));  // now: other threads may still run
     }
 }

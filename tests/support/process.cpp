@@ -11,6 +11,7 @@
 #include <sstream>
 #include <stdexcept>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <system_error>
@@ -46,7 +47,10 @@ Process::Process(std::vector<std::string> argv)
     int in[2];
     int out[2];
     check(pipe2(in, O_CLOEXEC) == 0, "pipe");
-    check(pipe2(out, O_CLOEXEC) == 0, "pipe");
+    // stdout is a socket, not a pipe, so that close_stdout can end the
+    // reading while the reader thread waits in read().
+    check(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, out) == 0,
+          "socketpair");
     char path[] = "/tmp/chatserver-test-stderr-XXXXXX";
     int err = mkstemp(path);
     check(err >= 0, "mkstemp");
@@ -134,6 +138,11 @@ void Process::read_stdout()
         }
         changed_.notify_all();
     }
+}
+
+void Process::close_stdout()
+{
+    ::shutdown(stdout_, SHUT_RDWR);  // the reader thread sees the end
 }
 
 void Process::write_stdin(std::string_view text)

@@ -46,6 +46,9 @@ public:
     pid_t pid() const { return pid_; }
     void write_stdin(std::string_view text);
     void close_stdin();
+    // Stops reading its stdout, as `program | head -n1` does after a line:
+    // what it prints from now on fails with EPIPE (and SIGPIPE).
+    void close_stdout();
 
     // Waits until a line of stdout satisfies `match`, returns that line.
     // wait_for_line looks at every line so far; wait_for_next_line only
