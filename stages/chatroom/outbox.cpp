@@ -139,11 +139,15 @@ void Writer::run()
                 cut(*box);  // it took no byte for stall_limit
         if (Clock::now() > trimmed + std::chrono::seconds(1)) {
             trimmed = Clock::now();  // idle members give big buffers back
+            bool freed = false;
             for (auto& [fd, box] : boxes_)
-                if (box->waiting() == 0 && box->queue.capacity() > keep)
+                if (box->waiting() == 0 && box->queue.capacity() > keep) {
                     std::string().swap(box->queue);
+                    freed = true;
+                }
             lock.unlock();
-            ::malloc_trim(0);  // and glibc gives the memory back
+            if (freed)
+                ::malloc_trim(0);  // and glibc gives the memory to the system
             lock.lock();
         }
         progress_.notify_all();
