@@ -7,24 +7,31 @@
 
 namespace net {
 
+void LineBuffer::append(std::string_view bytes)
+{
+    buffer_.erase(0, start_);  // the lines returned since the last append
+    start_ = 0;
+    buffer_.append(bytes);
+}
+
 bool LineBuffer::next_line(std::string& line)
 {
     cut_ = false;
-    std::size_t end = buffer_.find('\n');
-    std::size_t length = end;  // of the text, without "\r\n"
-    if (end != std::string::npos && end > 0 && buffer_[end - 1] == '\r')
+    std::size_t end = buffer_.find('\n', start_);
+    std::size_t length = end - start_;  // of the text, without "\r\n"
+    if (end != std::string::npos && end > start_ && buffer_[end - 1] == '\r')
         --length;
     if (end != std::string::npos && length <= max_line_) {
-        line.assign(buffer_, 0, length);
-        buffer_.erase(0, end + 1);
+        line.assign(buffer_, start_, length);
+        start_ = end + 1;
         return true;
     }
     // Too long, or no "\n" yet. Cut a piece only when at least two more
     // bytes follow it: then the rest is never just a line end, which would
     // read as a blank line that the client never typed.
-    if (buffer_.size() >= max_line_ + 2) {
-        line.assign(buffer_, 0, max_line_);
-        buffer_.erase(0, max_line_);
+    if (size() >= max_line_ + 2) {
+        line.assign(buffer_, start_, max_line_);
+        start_ += max_line_;
         cut_ = true;
         return true;
     }
@@ -33,20 +40,25 @@ bool LineBuffer::next_line(std::string& line)
 
 bool LineBuffer::has_line() const noexcept
 {
-    return buffer_.find('\n') != std::string::npos ||
-           buffer_.size() >= max_line_ + 2;
+    return buffer_.find('\n', start_) != std::string::npos ||
+           size() >= max_line_ + 2;
+}
+
+bool LineBuffer::starts_with(std::string_view text) const noexcept
+{
+    return std::string_view(buffer_).substr(start_, text.size()) == text;
 }
 
 bool LineBuffer::take_rest(std::string& line)
 {
-    if (!buffer_.empty() && buffer_.back() == '\r')
+    if (size() > 0 && buffer_.back() == '\r')
         buffer_.pop_back();
-    if (buffer_.empty())
+    if (size() == 0)
         return false;
-    std::size_t length = std::min(buffer_.size(), max_line_);
-    line.assign(buffer_, 0, length);
-    buffer_.erase(0, length);
-    cut_ = !buffer_.empty();
+    std::size_t length = std::min(size(), max_line_);
+    line.assign(buffer_, start_, length);
+    start_ += length;
+    cut_ = size() > 0;
     return true;
 }
 
@@ -56,7 +68,8 @@ bool LineReader::read_line(std::string& line)
     while (!buffer_.next_line(line)) {
         if (ended_)
             return buffer_.take_rest(line);
-        if (pause_.count() > 0 && buffer_.size() > 0) {
+        if (pause_.count() > 0 && buffer_.size() > 0 &&
+            buffer_.starts_with(prefix_)) {
             pollfd p{fd_, POLLIN, 0};
             int ready = ::poll(&p, 1, static_cast<int>(pause_.count()));
             if (ready == 0 && buffer_.take_rest(line))

@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <string>
 #include <string_view>
+#include <utility>
 
 namespace net {
 
@@ -22,7 +23,7 @@ public:
     {
     }
 
-    void append(std::string_view bytes) { buffer_.append(bytes); }
+    void append(std::string_view bytes);
     // Moves the next line (or max_line piece) into `line`, if there is one.
     bool next_line(std::string& line);
     bool has_line() const noexcept;  // next_line would give one now
@@ -30,12 +31,14 @@ public:
     // after a pause (LineReader::complete_after).
     bool take_rest(std::string& line);
     bool cut() const noexcept { return cut_; }  // that was a piece
-    std::size_t size() const noexcept { return buffer_.size(); }
+    std::size_t size() const noexcept { return buffer_.size() - start_; }
+    bool starts_with(std::string_view text) const noexcept;
 
 private:
     std::size_t max_line_;
-    std::string buffer_;  // received, not yet returned
-    bool cut_ = false;
+    std::string buffer_;     // received; returned up to start_
+    std::size_t start_ = 0;  // moved to the front once per append, so
+    bool cut_ = false;       // many short lines cost no more than long ones
 };
 
 // Lines from a descriptor: read() as often as it takes to make a line.
@@ -56,14 +59,20 @@ public:
     bool cut() const noexcept { return buffer_.cut(); }
     bool skip_rest_of_line();
     // For clients that send a line with no "\n" and wait: from now on, a
-    // line followed by `pause` with no more bytes is whole without it.
-    void complete_after(std::chrono::milliseconds pause) { pause_ = pause; }
+    // line that begins with `prefix`, followed by `pause` with no more
+    // bytes, is whole without it. Other lines wait for their "\n".
+    void complete_after(std::chrono::milliseconds pause, std::string prefix)
+    {
+        pause_ = pause;
+        prefix_ = std::move(prefix);
+    }
 
 private:
     int fd_;
     LineBuffer buffer_;
     bool ended_ = false;
     std::chrono::milliseconds pause_{0};
+    std::string prefix_;
 };
 
 }  // namespace net

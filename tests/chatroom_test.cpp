@@ -243,16 +243,38 @@ TEST_F(ChatRoom, AMessageWithNoNewlineIsDeliveredAfterAPause)
 {
     Client alice = join(server, "alice");
     Client shy(server.port());
-    shy.send("ADD shy");  // nothing more: the pause makes it a line
+    shy.send("ADD shy\n");  // as the textbook's client sends it
     expect_next(shy, "NEW shy");
     expect_next(alice, "NEW shy");
-    shy.send("MESSAGE no newline here");
+    shy.send("MESSAGE no newline here");  // nothing more: a pause ends it
     expect_next(alice, "MESSAGE shy");
     expect_next(alice, "no newline here");
     shy.send("MESSAGE and now\r\nMESSAGE proper lines\r\n");
     for (const char* text : {"and now", "proper lines"}) {
         expect_next(alice, "MESSAGE shy");
         expect_next(alice, text);
+    }
+}
+
+// The pause ends only a MESSAGE (the textbook's client sends it with no
+// line end). Anything else waits for its "\n": a PRIVATE whose name is
+// interrupted by a pause goes to the whole name, with the text after it.
+TEST_F(ChatRoom, APauseInsideAnyOtherLineDoesNotSplitIt)
+{
+    Client alice = join(server, "alice");
+    Client al = join(server, "al");
+    expect_next(alice, "NEW al");
+    Client bob = join(server, "bob");
+    expect_next(alice, "NEW bob");
+    expect_next(al, "NEW bob");
+    bob.send("PRIVATE al");
+    std::this_thread::sleep_for(milliseconds(400));  // the input: a pause
+    bob.send("ice\nthe code is 1234\n");
+    expect_next(alice, "PRIVATE bob");
+    expect_next(alice, "the code is 1234");
+    for (Client* c : {&al, &bob}) {  // al got nothing, bob no ERROR
+        c->send_line("WHO");
+        expect_next(*c, "MEMBERS al alice bob");
     }
 }
 

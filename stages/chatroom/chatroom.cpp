@@ -22,7 +22,7 @@ using std::chrono::milliseconds;
 
 constexpr std::size_t outbox_limit = 1 << 20;  // then a client is cut off
 constexpr milliseconds stall_limit{5000};      // ...or when it takes no byte
-constexpr milliseconds pause_ends_line{250};   // for clients that send no \n
+constexpr milliseconds pause_ends_line{250};   // MESSAGE sent with no \n
 
 // Everyone in the room, by name. Holding the lock we only append text to
 // outboxes, which never waits for a client, so the lock is never held long.
@@ -142,7 +142,7 @@ static std::string converse(net::Socket& client)
     chat::Outbox outbox(client.fd());
     room.enter(outbox);
     net::LineReader reader(client.fd(), chat::max_line);
-    reader.complete_after(pause_ends_line);
+    reader.complete_after(pause_ends_line, "MESSAGE ");
     auto error = [&](const std::string& why) {
         room.reply(outbox, "ERROR " + why + "\n");
     };
