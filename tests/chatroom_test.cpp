@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <fstream>
 #include <gtest/gtest.h>
 #include <stdexcept>
 #include <string>
@@ -49,13 +50,14 @@ public:
                   cut_off_ = true;
               }
           }),
-          hears_([&talker, count, text] {
-              for (int heard = 0; heard < count;)
+          hears_([&talker, count, text, this] {
+              while (heard_ < count)
                   if (auto line = talker.read_line())
-                      heard += *line == text;
+                      heard_ += *line == text;
                   else
                       return;
-          })
+          }),
+          count_(count)
     {
     }
     Chatter(const Chatter&) = delete;
@@ -71,11 +73,14 @@ public:
             hears_.join();
         return !cut_off_;
     }
+    bool heard_all() const { return heard_ == count_; }  // after finish
 
 private:
     std::atomic<bool> cut_off_{false};
+    std::atomic<int> heard_{0};
     std::thread says_;
     std::thread hears_;
+    int count_;
 };
 
 class ChatRoom : public testing::Test {
@@ -359,6 +364,45 @@ TEST_F(ChatRoom, OneClientThatNeverReadsCannotStallTheRoom)
     EXPECT_TRUE(server.wait_for_line([](const std::string& l) {
         return l.find("(cut off: not reading)") != std::string::npos;
     }));
+}
+
+// The peak of its resident memory (VmHWM), in KiB.
+long peak_resident_kib(pid_t pid)
+{
+    std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+    for (std::string key; status >> key;)
+        if (key == "VmHWM:") {
+            long kib = 0;
+            status >> kib;
+            return kib;
+        }
+    return 0;
+}
+
+// Each outbox may hold 1 MiB before its member is cut off; 300 members
+// who never read would be 300 MiB. The room's budget cuts off the members
+// furthest behind first, and a member who reads is never among them.
+TEST_F(ChatRoom, MembersWhoNeverReadCostTheRoomABoundedTotal)
+{
+    std::vector<Client> lazy;
+    for (int i = 0; i < 300; ++i) {
+        lazy.push_back(join(server, "lazy" + std::to_string(i)));
+        int small = 4096;  // so their buffers fill sooner
+        setsockopt(lazy.back().fd(), SOL_SOCKET, SO_RCVBUF, &small,
+                   sizeof small);
+    }
+    Client talker = join(server, "talker");
+    const long start = server.resident_kib();
+    ASSERT_GT(start, 0);
+    const int count = test::sanitized ? 2048 : 16384;  // 8 MiB of text each
+    Chatter chatter(talker, count, std::string(500, 'x'));
+    EXPECT_TRUE(chatter.finish()) << "the talker reads: not to be cut off";
+    EXPECT_TRUE(chatter.heard_all());
+    const long peak = peak_resident_kib(server.pid());
+    ASSERT_GT(peak, 0) << "the room has gone";
+    if (!test::sanitized) {  // ASan keeps freed memory in quarantine
+        EXPECT_LT(peak - start, 128 * 1024) << "KiB more at the peak";
+    }
 }
 
 TEST_F(ChatRoom, AReaderSlowerThanTheTalkerIsWaitedForNotCutOff)

@@ -21,6 +21,7 @@
 using std::chrono::milliseconds;
 
 constexpr std::size_t outbox_limit = 1 << 20;  // then a client is cut off
+constexpr std::size_t room_budget = 64 << 20;  // ...or the furthest behind
 constexpr milliseconds stall_limit{5000};      // ...or when it takes no byte
 constexpr milliseconds pause_ends_line{250};   // MESSAGE sent with no \n
 
@@ -129,7 +130,7 @@ private:
 
     std::mutex mutex_;
     std::vector<Member> members_;  // sorted by name
-    chat::Writer writer_{mutex_, outbox_limit, stall_limit};
+    chat::Writer writer_{mutex_, outbox_limit, room_budget, stall_limit};
 };
 
 static Room room;

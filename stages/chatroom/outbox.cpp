@@ -18,9 +18,9 @@ namespace chat {
 constexpr std::chrono::milliseconds patience{100};
 constexpr std::size_t keep = 16 << 10;  // an idle queue keeps this much
 
-Writer::Writer(std::mutex& lock, std::size_t limit,
+Writer::Writer(std::mutex& lock, std::size_t limit, std::size_t budget,
                std::chrono::milliseconds stall_limit)
-    : lock_(lock), limit_(limit), stall_limit_(stall_limit),
+    : lock_(lock), limit_(limit), budget_(budget), stall_limit_(stall_limit),
       epoll_(::epoll_create1(EPOLL_CLOEXEC)),
       wake_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK))
 {
@@ -64,10 +64,20 @@ void Writer::append(Outbox& box, std::string_view text)
         return;
     }
     box.queue.append(text);
+    total_ += text.size();
     if (box.waiting() > limit_ / 4)
         behind_.insert(&box);
     if (!std::exchange(box.listed, true))
         work_.push_back(&box);
+    while (total_ > budget_) {  // the room's memory: cut the furthest behind
+        Outbox* last = &box;
+        for (auto& [fd, other] : boxes_)
+            if (other->waiting() > last->waiting())
+                last = other;
+        if (last->waiting() == 0)
+            break;  // (cannot be: the bytes counted are in the outboxes)
+        cut(*last);
+    }
 }
 
 void Writer::send_and_keep_pace(std::unique_lock<std::mutex>& lock)
@@ -161,11 +171,13 @@ void Writer::send_some(Outbox& box)
                            MSG_NOSIGNAL | MSG_DONTWAIT);
         if (n > 0) {
             box.sent += static_cast<std::size_t>(n);
+            total_ -= static_cast<std::size_t>(n);
             box.took = Clock::now();
         } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
             break;  // full: epoll says when there is room
         } else if (n < 0 && errno != EINTR) {
             box.gone = true;  // EPIPE, ECONNRESET: its reader sees the end
+            discard(box);
             ::shutdown(box.fd, SHUT_RDWR);
         }
     }
@@ -184,12 +196,18 @@ void Writer::send_some(Outbox& box)
 void Writer::cut(Outbox& box)
 {
     box.cut_off = true;
-    std::string().swap(box.queue);
-    box.sent = 0;
+    discard(box);
     behind_.erase(&box);
     watch(box, false);
     ::shutdown(box.fd, SHUT_RDWR);  // its reader sees the end, and leaves
     progress_.notify_all();
+}
+
+void Writer::discard(Outbox& box)
+{
+    total_ -= box.waiting();
+    std::string().swap(box.queue);
+    box.sent = 0;
 }
 
 void Writer::watch(Outbox& box, bool full)

@@ -38,8 +38,9 @@ class Writer {
 public:
     // A client with more than `limit` bytes waiting, or that takes no byte
     // for `stall_limit`, is cut off: its socket is shut down, so its reader
-    // sees the end. `lock` is the room's.
-    Writer(std::mutex& lock, std::size_t limit,
+    // sees the end. So is the one furthest behind while all outboxes
+    // together hold more than `budget` bytes. `lock` is the room's.
+    Writer(std::mutex& lock, std::size_t limit, std::size_t budget,
            std::chrono::milliseconds stall_limit);
     Writer(const Writer&) = delete;
     Writer& operator=(const Writer&) = delete;
@@ -63,10 +64,13 @@ private:
     void run();  // the thread
     void send_some(Outbox& box);
     void cut(Outbox& box);
+    void discard(Outbox& box);  // its queue, and the bytes it counted
     void watch(Outbox& box, bool full);
 
     std::mutex& lock_;
     const std::size_t limit_;
+    const std::size_t budget_;
+    std::size_t total_ = 0;  // bytes waiting in all outboxes
     const std::chrono::milliseconds stall_limit_;
     std::condition_variable progress_;  // after each pass: talkers, leavers
     std::unordered_map<int, Outbox*> boxes_;  // by descriptor, for epoll
