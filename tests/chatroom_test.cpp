@@ -6,7 +6,6 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
-#include <fstream>
 #include <gtest/gtest.h>
 #include <stdexcept>
 #include <string>
@@ -366,19 +365,6 @@ TEST_F(ChatRoom, OneClientThatNeverReadsCannotStallTheRoom)
     }));
 }
 
-// The peak of its resident memory (VmHWM), in KiB.
-long peak_resident_kib(pid_t pid)
-{
-    std::ifstream status("/proc/" + std::to_string(pid) + "/status");
-    for (std::string key; status >> key;)
-        if (key == "VmHWM:") {
-            long kib = 0;
-            status >> kib;
-            return kib;
-        }
-    return 0;
-}
-
 // Each outbox may hold 1 MiB before its member is cut off; 300 members
 // who never read would be 300 MiB. The room's budget cuts off the members
 // furthest behind first, and a member who reads is never among them.
@@ -398,7 +384,7 @@ TEST_F(ChatRoom, MembersWhoNeverReadCostTheRoomABoundedTotal)
     Chatter chatter(talker, count, std::string(500, 'x'));
     EXPECT_TRUE(chatter.finish()) << "the talker reads: not to be cut off";
     EXPECT_TRUE(chatter.heard_all());
-    const long peak = peak_resident_kib(server.pid());
+    const long peak = test::status_kib(server.pid(), "VmHWM");
     ASSERT_GT(peak, 0) << "the room has gone";
     if (!test::sanitized) {  // ASan keeps freed memory in quarantine
         EXPECT_LT(peak - start, 128 * 1024) << "KiB more at the peak";

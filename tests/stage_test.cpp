@@ -472,19 +472,6 @@ INSTANTIATE_TEST_SUITE_P(Stages, ThreadedStage,
                          testing::Values("chatserver3", "chatserver4",
                                          "chatserver5"));
 
-// Its address space (VmSize), in KiB.
-long virtual_kib(pid_t pid)
-{
-    std::ifstream status("/proc/" + std::to_string(pid) + "/status");
-    for (std::string key; status >> key;)
-        if (key == "VmSize:") {
-            long kib = 0;
-            status >> kib;
-            return kib;
-        }
-    return 0;
-}
-
 TEST_P(ThreadedStage, OutOfThreadsOneClientIsRefusedAndTheOthersGoOn)
 {
     if (test::sanitized)
@@ -492,7 +479,7 @@ TEST_P(ThreadedStage, OutOfThreadsOneClientIsRefusedAndTheOthersGoOn)
     Server server(stage());
     auto c = talk(server);
     // Room for a few more threads only: each reserves 8 MiB of stack.
-    const long kib = virtual_kib(server.pid()) + 40L * 1024;
+    const long kib = test::status_kib(server.pid(), "VmSize") + 40L * 1024;
     ASSERT_GT(kib, 40L * 1024);
     const rlimit limit{static_cast<rlim_t>(kib) * 1024,
                        static_cast<rlim_t>(kib) * 1024};

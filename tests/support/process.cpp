@@ -243,14 +243,19 @@ void expect_memory_near(const Process& process, long start_kib)
     }
 }
 
-long Process::resident_kib() const
+long status_kib(pid_t pid, const std::string& key)
 {
-    std::ifstream status("/proc/" + std::to_string(pid_) + "/status");
+    std::ifstream status("/proc/" + std::to_string(pid) + "/status");
     std::string word;
     while (status >> word)
-        if (word == "VmRSS:" && status >> word)
+        if (word == key + ":" && status >> word)
             return std::stol(word);
     return 0;
+}
+
+long Process::resident_kib() const
+{
+    return status_kib(pid_, "VmRSS");
 }
 
 std::string Process::error_output() const

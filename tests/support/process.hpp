@@ -107,6 +107,10 @@ private:
     std::thread reader_;
 };
 
+// A size from /proc/PID/status, in KiB: "VmRSS", "VmHWM" (the peak of
+// VmRSS), "VmSize" (address space); 0 if the process has ended.
+long status_kib(pid_t pid, const std::string& key);
+
 // Its resident memory is back within 10 MiB of `start_kib` (checked in the
 // plain build only: ASan keeps freed memory in quarantine on purpose).
 void expect_memory_near(const Process& process, long start_kib);
