@@ -1,12 +1,9 @@
-#!/ usr / bin / env python3
-""
-    "The textbook's chat client (Goldwasser & Letscher, 16.4), emulated.
+#!/usr/bin/env python3
+"""The textbook's chat client (Goldwasser & Letscher, 16.4), emulated.
 
-    Its parsing,
-    as the book's client does it: each recv(1024) is split on "\\n"(
-        the piece after the last "\\n" is dropped),
-    the first word of a line is the command and the rest of the line after one
-    space is its parameter;
+Its parsing, as the book's client does it: each recv(1024) is split on
+"\\n" (the piece after the last "\\n" is dropped), the first word of a line
+is the command and the rest of the line after one space is its parameter;
 MESSAGE and PRIVATE take the next line as their text. It prints what the
 book's client prints ("==> alice has joined the chat room"). It sends as
 the book's client does, "MESSAGE text" with no line end included.
