@@ -78,10 +78,25 @@ TEST(Harmless, ShowsControlCharactersInsteadOfObeyingThem)
     EXPECT_EQ(chat::harmless("\xe2\x82"), "??");  // cut short
 }
 
+// What a lax decoder would read as ESC, CSI or a non-character.
+TEST(Harmless, ReplacesOverlongSurrogateAndOutOfRangeUtf8)
+{
+    EXPECT_EQ(chat::harmless("\xe0\x80\x9b[2J"), "?[2J");  // ESC, overlong
+    EXPECT_EQ(chat::harmless("\xe0\x82\x9b"
+                             "31m"),
+              "?31m");                                   // CSI, overlong
+    EXPECT_EQ(chat::harmless("\xc0\x9b"), "?");          // ESC, overlong
+    EXPECT_EQ(chat::harmless("\xed\xa0\x80!"), "?!");    // a surrogate
+    EXPECT_EQ(chat::harmless("\xf4\x90\x80\x80"), "?");  // past U+10FFFF
+    EXPECT_EQ(chat::harmless("\xf8\x88\x80\x80\x80"), "?????");  // 5 bytes
+}
+
 TEST(Harmless, KeepsTextTabsAndUtf8)
 {
     EXPECT_EQ(chat::harmless("caf\xc3\xa9\tok"), "caf\xc3\xa9\tok");
     EXPECT_EQ(chat::harmless("\xe2\x82\xac 5"), "\xe2\x82\xac 5");
+    EXPECT_EQ(chat::harmless("\xf0\x9f\x98\x80\xf4\x8f\xbf\xbf"),
+              "\xf0\x9f\x98\x80\xf4\x8f\xbf\xbf");  // U+1F600, U+10FFFF
 }
 
 TEST(FromKeyboard, PlainTextIsAMessageToEveryone)

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <utility>
 
 namespace chat {
 
@@ -64,31 +65,51 @@ std::string name_problem(std::string_view name)
     return "";
 }
 
+// The UTF-8 sequence `text` begins with: its length if it is whole (0 for
+// a stray byte or a cut sequence), and whether it is a character that a
+// terminal shows as text: not a longer encoding than needed (E0 80 9B
+// would be ESC to a lax decoder), not a surrogate, at most U+10FFFF, and
+// not a C1 control such as CSI (U+009B).
+static std::pair<std::size_t, bool> utf8_sequence(std::string_view text)
+{
+    unsigned char c = static_cast<unsigned char>(text[0]);
+    std::size_t length = c < 0x80                ? 1
+                         : c >= 0xc0 && c < 0xe0 ? 2
+                         : c >= 0xe0 && c < 0xf0 ? 3
+                         : c >= 0xf0 && c < 0xf8 ? 4
+                                                 : 0;
+    if (length == 0 || length > text.size())
+        return {0, false};
+    char32_t point = length == 1 ? c : c & (0x7fu >> length);
+    for (std::size_t k = 1; k < length; ++k) {
+        unsigned char next = static_cast<unsigned char>(text[k]);
+        if ((next & 0xc0) != 0x80)
+            return {0, false};
+        point = point << 6 | (next & 0x3fu);
+    }
+    const char32_t shortest[] = {0, 0, 0x80, 0x800, 0x10000};
+    bool text_char = point >= shortest[length] && point <= 0x10ffff &&
+                     (point < 0xd800 || point > 0xdfff) &&
+                     (point < 0x80 || point > 0x9f);
+    return {length, text_char};
+}
+
 std::string harmless(std::string_view text)
 {
     std::string safe;
     safe.reserve(text.size());
     for (std::size_t i = 0; i < text.size();) {
         unsigned char c = static_cast<unsigned char>(text[i]);
-        std::size_t length = c < 0x80                ? 1
-                             : c >= 0xc2 && c < 0xe0 ? 2
-                             : c >= 0xe0 && c < 0xf0 ? 3
-                             : c >= 0xf0 && c < 0xf5 ? 4
-                                                     : 0;
-        bool whole = length > 0 && i + length <= text.size();
-        for (std::size_t k = 1; whole && k < length; ++k)
-            whole = (static_cast<unsigned char>(text[i + k]) & 0xc0) == 0x80;
+        auto [length, text_char] = utf8_sequence(text.substr(i));
         if (c < 0x20 && c != '\t') {
             safe += '^';
             safe += static_cast<char>(c + 0x40);  // ESC -> ^[, BEL -> ^G
         } else if (c == 0x7f) {
             safe += "^?";
-        } else if (!whole || (c == 0xc2 &&
-                              static_cast<unsigned char>(text[i + 1]) < 0xa0)) {
-            safe += '?';  // not UTF-8, or a C1 control such as CSI
-            length = whole ? length : 1;
-        } else {
+        } else if (text_char) {
             safe.append(text.substr(i, length));
+        } else {
+            safe += '?';  // not UTF-8, or not a character to print
         }
         i += length > 0 ? length : 1;
     }

@@ -13,12 +13,44 @@
 
 namespace {
 
-// Nothing that reaches a terminal may be a control character.
+// Nothing that reaches a terminal may be a control character, and all of
+// it is well-formed UTF-8 (the Unicode standard's table 3-7) with no C1
+// control: nothing a lax decoder could read as ESC or CSI.
 void check_harmless(std::string_view shown)
 {
-    for (unsigned char c : shown)
+    for (std::size_t i = 0; i < shown.size();) {
+        auto at = [&](std::size_t k) -> unsigned {
+            return i + k < shown.size()
+                       ? static_cast<unsigned char>(shown[i + k])
+                       : 0;
+        };
+        unsigned c = at(0);
+        unsigned low = 0x80;  // the second byte's range
+        unsigned high = 0xbf;
+        std::size_t length = 1;
         if ((c < 0x20 && c != '\t') || c == 0x7f)
             std::abort();
+        if (c >= 0xc2 && c <= 0xdf) {
+            length = 2;
+            low = c == 0xc2 ? 0xa0 : 0x80;  // C2 80..9F: C1 controls
+        } else if (c >= 0xe0 && c <= 0xef) {
+            length = 3;
+            low = c == 0xe0 ? 0xa0 : 0x80;
+            high = c == 0xed ? 0x9f : 0xbf;
+        } else if (c >= 0xf0 && c <= 0xf4) {
+            length = 4;
+            low = c == 0xf0 ? 0x90 : 0x80;
+            high = c == 0xf4 ? 0x8f : 0xbf;
+        } else if (c >= 0x80) {
+            std::abort();
+        }
+        if (length > 1 && (at(1) < low || at(1) > high))
+            std::abort();
+        for (std::size_t k = 2; k < length; ++k)
+            if (at(k) < 0x80 || at(k) > 0xbf)
+                std::abort();
+        i += length;
+    }
 }
 
 // What the server makes of one line must make sense.
