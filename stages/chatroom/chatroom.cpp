@@ -16,6 +16,7 @@
 #include <string>
 #include <system_error>
 #include <thread>
+#include <utility>
 #include <vector>
 
 using std::chrono::milliseconds;
@@ -135,13 +136,39 @@ private:
 
 static Room room;
 
+// A client's time in the room, from enter to exit. The room keeps a
+// pointer to the outbox meanwhile, so the client leaves before the outbox
+// goes away, whichever way converse ends: a return, or an exception.
+class Visit {
+public:
+    explicit Visit(int fd) : outbox(fd) { room.enter(outbox); }
+    Visit(const Visit&) = delete;
+    Visit& operator=(const Visit&) = delete;
+    ~Visit() { end(); }
+
+    bool end()  // true if it was cut off; only the first call counts
+    {
+        if (std::exchange(ended_, true))
+            return false;
+        if (!name.empty())
+            room.leave(name);
+        room.send_and_keep_pace();  // GOODBYE, LEFT: sent before we go
+        return room.exit(outbox);
+    }
+
+    chat::Outbox outbox;
+    std::string name;  // empty until ADD succeeds
+
+private:
+    bool ended_ = false;
+};
+
 // One conversation, from ADD to QUIT: the protocol's rules and errors.
-// The room keeps a pointer to `outbox` from join to leave, so leave comes
-// before the outbox goes away, whichever way the loop ends.
 static std::string converse(net::Socket& client)
 {
-    chat::Outbox outbox(client.fd());
-    room.enter(outbox);
+    Visit visit(client.fd());
+    chat::Outbox& outbox = visit.outbox;
+    std::string& name = visit.name;
     net::LineReader reader(client.fd(), chat::max_line);
     reader.complete_after(pause_ends_line, "MESSAGE ");
     auto error = [&](const std::string& why) {
@@ -159,7 +186,6 @@ static std::string converse(net::Socket& client)
               " bytes)");
         return reader.skip_rest_of_line() ? Got::too_long : Got::end;
     };
-    std::string name;  // empty until ADD succeeds
     std::string line;
     for (Got got; (got = next_line(line)) != Got::end;) {
         if (got == Got::too_long || line.empty())
@@ -208,16 +234,18 @@ static std::string converse(net::Socket& client)
             error("unknown command: " + chat::harmless(command.word));
         }
     }
-    if (!name.empty())
-        room.leave(name);
-    room.send_and_keep_pace();  // GOODBYE, LEFT: sent before we go
-    return room.exit(outbox) ? "cut off: not reading" : "";
+    return visit.end() ? "cut off: not reading" : "";
 }
 
 static void serve(net::Socket client)
 {
     net::log("Connected {}", client.peer());
-    std::string why = converse(client);
+    std::string why;
+    try {
+        why = converse(client);
+    } catch (const std::exception& e) {  // e.g. out of memory: this one only
+        why = e.what();
+    }
     net::log("Disconnected {}{}", client.peer(),
              why.empty() ? "" : " (" + why + ")");
 }
