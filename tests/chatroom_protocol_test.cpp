@@ -160,6 +160,7 @@ TEST(Display, ShowsEachServerLineAsTheTextbookDoes)
 {
     const std::string from_server = "NEW alice\r\n"
                                     "MEMBERS alice bob\r\n"
+                                    "MEMBERS alice bob +998\r\n"
                                     "MESSAGE alice\r\nhello\r\n"
                                     "PRIVATE bob\r\npsst: MESSAGE x\r\n"
                                     "ERROR name taken: bob\r\n"
@@ -167,6 +168,7 @@ TEST(Display, ShowsEachServerLineAsTheTextbookDoes)
                                     "SURPRISE \x1b[31m\r\n";
     const Lines expected{"==> alice has joined the chat room",
                          "==> in the room: alice, bob",
+                         "==> in the room: alice, bob and 998 more",
                          "==> alice: hello",
                          "==> bob [private]: psst: MESSAGE x",
                          "==> error: name taken: bob",

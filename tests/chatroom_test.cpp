@@ -1,14 +1,18 @@
 // The chat room server over raw sockets, as telnet would talk to it, and
 // the chatclient program driven through pipes.
 #include "client.hpp"
+#include "line_reader.hpp"
 #include "process.hpp"
+#include "socket.hpp"
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <gtest/gtest.h>
+#include <poll.h>
 #include <stdexcept>
 #include <string>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <thread>
 #include <vector>
@@ -212,6 +216,30 @@ TEST_F(ChatRoom, ALogThatNoOneReadsAnyMoreIsNoReasonToStop)
     expect_next(alice, "MESSAGE bob");
     expect_next(alice, "still here");
     EXPECT_TRUE(server.running());
+}
+
+// MEMBERS names at most chat::max_listed members, then how many more: a
+// room of thousands does not send a line longer than any client reads.
+TEST_F(ChatRoom, MembersListsAThousandNamesThenHowManyMore)
+{
+    rlimit files{};
+    ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &files), 0);
+    if (files.rlim_max < 1200)
+        GTEST_SKIP() << "1,002 clients need more descriptors than allowed";
+    files.rlim_cur = std::max<rlim_t>(files.rlim_cur, 1200);
+    ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &files), 0);
+    std::vector<Client> members;
+    for (int i = 0; i < 1001; ++i)  // one after another: all are in
+        members.push_back(join(server, "m" + std::to_string(1000 + i)));
+    Client last(server.port());
+    last.send_line("ADD m2001");
+    expect_next(last, "NEW m2001");
+    std::optional<std::string> line = last.read_line();
+    ASSERT_TRUE(line);
+    std::string expected = "MEMBERS";
+    for (int i = 0; i < 1000; ++i)  // sorted: m1000 to m1999
+        expected += " m" + std::to_string(1000 + i);
+    EXPECT_EQ(*line, expected + " +2");
 }
 
 TEST_F(ChatRoom, QuitSaysGoodbyeAndTheOthersHearWhoLeft)
@@ -589,6 +617,33 @@ TEST(ChatClientAlone, SaysSoWhenTheServerGoesAway)
     server.reset();  // kills the server
     EXPECT_EQ(p.wait_exit(), 1);
     EXPECT_EQ(p.output().back(), "==> the server has closed the connection");
+}
+
+// A server line longer than the client's 64 KiB is shown cut, and its rest
+// is skipped: read as lines of its own, the rest of a long line could be
+// made to look like a private message, or like someone joining.
+TEST(ChatClientAlone, TheRestOfAnOverlongServerLineIsNoLineOfItsOwn)
+{
+    net::Socket listener = net::socket();  // a scripted server
+    listener.bind(0);
+    listener.listen(1);
+    test::Process p({test::stage_path("chatclient"), "127.0.0.1",
+                     std::to_string(listener.port())});
+    pollfd ready{listener.fd(), POLLIN, 0};
+    ASSERT_EQ(::poll(&ready, 1, test::event_timeout.count()), 1);
+    net::Socket server = listener.accept();
+    p.write_stdin("mallory\n");
+    net::LineReader from_client(server.fd());
+    std::string line;
+    ASSERT_TRUE(from_client.read_line(line));
+    EXPECT_EQ(line, "ADD mallory");
+    const std::string text(64 * 1024, 'x');  // then the rest of the line:
+    ASSERT_TRUE(server.write_all("NEW mallory\nMESSAGE bob\n" + text +
+                                 "PRIVATE admin\nMESSAGE bob\nthe end\n"));
+    EXPECT_TRUE(p.wait_for_line(
+        [](const std::string& l) { return l == "==> bob: the end"; }));
+    for (const std::string& shown : p.output())
+        EXPECT_EQ(shown.find("admin"), std::string::npos) << shown;
 }
 
 TEST(ChatClientAlone, ABadPortOrNoServerIsAOneLineError)

@@ -17,7 +17,7 @@
 #include <unistd.h>
 
 constexpr std::size_t max_server_line =
-    std::size_t{64} * 1024;                            // MEMBERS can be long
+    std::size_t{64} * 1024;                            // MEMBERS is long
 constexpr std::size_t max_typed = chat::max_line - 8;  // + "MESSAGE "
 constexpr std::chrono::seconds goodbye_wait{5};
 
@@ -45,7 +45,9 @@ static Joined join(net::LineReader& keyboard, net::Socket& server,
         name = chat::trim(name);  // as the server does
         if (!isatty(STDIN_FILENO))
             net::log("{}", chat::harmless(name));  // as a terminal echoes
-        if (!server.write_line("ADD " + name) || !from_server.read_line(reply))
+        if (!server.write_line("ADD " + name) ||
+            !from_server.read_line(reply) ||
+            (from_server.cut() && !from_server.skip_rest_of_line()))
             return Joined::server_gone;
         if (reply == "NEW " + name) {
             net::log("==> {} has joined the chat room", chat::harmless(name));
@@ -75,9 +77,13 @@ static void show_server_lines(net::LineReader from_server)
     chat::Display display;
     std::string line;
     std::string shown;
-    while (!display.saw_goodbye() && from_server.read_line(line))
+    while (!display.saw_goodbye() && from_server.read_line(line)) {
+        bool cut = from_server.cut();  // longer than max_server_line:
         if (display.show(line, shown))
-            net::log("{}", shown);
+            net::log("{}{}", shown, cut ? " [...]" : "");
+        if (cut && !from_server.skip_rest_of_line())  // its rest is no line
+            break;
+    }
     std::unique_lock lock(mutex);
     if (!quitting) {
         lock.unlock();

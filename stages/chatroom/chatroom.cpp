@@ -119,12 +119,15 @@ private:
             writer_.append(*member.outbox, text);
     }
 
-    std::string members_line() const  // built once: it can be long
+    std::string members_line() const  // "MEMBERS al bob", "... +9000"
     {
+        std::size_t listed = std::min(members_.size(), chat::max_listed);
         std::string line = "MEMBERS";
-        line.reserve(members_.size() * (chat::max_name + 1) + 9);
-        for (const Member& member : members_)
-            line.append(" ").append(member.name);
+        line.reserve(listed * (chat::max_name + 1) + 16);
+        for (std::size_t i = 0; i < listed; ++i)
+            line.append(" ").append(members_[i].name);
+        if (listed < members_.size())
+            line.append(" +").append(std::to_string(members_.size() - listed));
         line += '\n';
         return line;
     }

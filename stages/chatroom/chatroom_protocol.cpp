@@ -167,11 +167,17 @@ bool Display::show(std::string_view line, std::string& shown)
     } else if (word == "LEFT") {
         shown = "==> " + harmless(argument) + " has left the chat room";
     } else if (word == "MEMBERS") {
-        std::string names = harmless(argument);  // "alice bob"
+        std::string names = harmless(argument);  // "alice bob", "... +3"
+        std::string more;
+        std::size_t plus = names.rfind(" +");
+        if (plus != std::string::npos) {
+            more = " and " + names.substr(plus + 2) + " more";
+            names.erase(plus);
+        }
         for (std::size_t at = 0; (at = names.find(' ', at)) != names.npos;
              at += 2)
             names.replace(at, 1, ", ");
-        shown = "==> in the room: " + names;
+        shown = "==> in the room: " + names + more;
     } else if (word == "ERROR") {
         shown = "==> error: " + harmless(argument);
     } else {

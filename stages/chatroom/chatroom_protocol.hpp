@@ -11,6 +11,9 @@ namespace chat {
 
 constexpr std::size_t max_line = 512;  // bytes of text, as in IRC
 constexpr std::size_t max_name = 20;
+// MEMBERS lists at most this many names, then "+N" for the N others:
+// about 21 KB at most, well within a client's longest line.
+constexpr std::size_t max_listed = 1000;
 
 enum class Verb { add, message, private_message, quit, who, unknown };
 

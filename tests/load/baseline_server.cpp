@@ -289,11 +289,16 @@ private:
             queue(clients_[fd], text);
     }
 
-    std::string members() const
+    std::string members() const  // at most chat::max_listed, then "+N"
     {
         std::string list;
-        for (auto& [name, fd] : names_)
+        std::size_t listed = 0;
+        for (auto& [name, fd] : names_) {
+            if (listed++ == chat::max_listed)
+                return list + " +" +
+                       std::to_string(names_.size() - chat::max_listed);
             list += (list.empty() ? "" : " ") + name;
+        }
         return list;
     }
 
