@@ -156,6 +156,39 @@ Lines shown_for(const std::string& bytes, size_t chunk)
     return shown;
 }
 
+// Its rows as a terminal shows them: split at "\n".
+Lines rows_of(const std::string& text)
+{
+    Lines rows;
+    std::size_t start = 0;
+    for (std::size_t end; (end = text.find('\n', start)) != text.npos;
+         start = end + 1)
+        rows.push_back(text.substr(start, end - start));
+    rows.push_back(text.substr(start));
+    return rows;
+}
+
+// A message padded so that its end would start a row of an 80-column
+// terminal: the client's own rows keep it indented, at any width.
+TEST(Wrap, NoTextInsideAMessageCanStartARow)
+{
+    const std::string shown =
+        "==> mallory: " + std::string(67, ' ') + "==> bob [private]: psst";
+    for (std::size_t width = 12; width <= 200; ++width) {
+        Lines rows = rows_of(chat::wrap(shown, width));
+        for (std::size_t i = 0; i < rows.size(); ++i) {
+            EXPECT_LE(rows[i].size(), width) << width;
+            if (i > 0) {
+                EXPECT_EQ(rows[i].rfind("    ", 0), 0u) << width;
+            }
+        }
+    }
+    EXPECT_EQ(chat::wrap(shown, 0), shown);  // not a terminal
+    EXPECT_EQ(
+        rows_of(chat::wrap("==> a: \xc3\xa9\xc3\xa9\tz", 13)),
+        (Lines{"==> a: \xc3\xa9\xc3\xa9", "    \tz"}));  // 2 and 8 columns
+}
+
 TEST(Display, ShowsEachServerLineAsTheTextbookDoes)
 {
     const std::string from_server = "NEW alice\r\n"

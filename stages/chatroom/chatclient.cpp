@@ -13,6 +13,7 @@
 #include <cstdlib>
 #include <mutex>
 #include <string>
+#include <sys/ioctl.h>
 #include <thread>
 #include <unistd.h>
 
@@ -70,6 +71,15 @@ static Joined join(net::LineReader& keyboard, net::Socket& server,
     std::_Exit(1);
 }
 
+// How wide the terminal is, now; 0 if the output is not a terminal.
+static std::size_t columns()
+{
+    winsize size{};
+    if (::ioctl(STDOUT_FILENO, TIOCGWINSZ, &size) != 0)
+        return 0;
+    return size.ws_col;
+}
+
 // The second task: show everything the server sends, until it closes or
 // says GOODBYE.
 static void show_server_lines(net::LineReader from_server)
@@ -78,9 +88,10 @@ static void show_server_lines(net::LineReader from_server)
     std::string line;
     std::string shown;
     while (!display.saw_goodbye() && from_server.read_line(line)) {
-        bool cut = from_server.cut();  // longer than max_server_line:
-        if (display.show(line, shown))
-            net::log("{}{}", shown, cut ? " [...]" : "");
+        bool cut = from_server.cut();   // longer than max_server_line:
+        if (display.show(line, shown))  // in rows the width of the terminal
+            net::log("{}",
+                     chat::wrap(shown + (cut ? " [...]" : ""), columns()));
         if (cut && !from_server.skip_rest_of_line())  // its rest is no line
             break;
     }

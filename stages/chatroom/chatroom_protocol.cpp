@@ -140,6 +140,31 @@ Outgoing from_keyboard(std::string_view typed)
     return out;
 }
 
+std::string wrap(std::string_view shown, std::size_t width)
+{
+    const std::string_view indent = "    ";
+    if (width < indent.size() + 8)
+        return std::string(shown);  // not a terminal, or a very narrow one
+    std::string rows;
+    std::size_t column = 0;
+    for (std::size_t i = 0; i < shown.size();) {
+        unsigned char c = static_cast<unsigned char>(shown[i]);
+        std::size_t length = 1;  // the bytes of one character
+        while (i + length < shown.size() &&
+               (static_cast<unsigned char>(shown[i + length]) & 0xc0) == 0x80)
+            ++length;
+        std::size_t columns = c == '\t' ? 8 : c < 0x80 ? 1 : 2;
+        if (column + columns > width) {
+            rows.append("\n").append(indent);
+            column = indent.size();
+        }
+        rows.append(shown.substr(i, length));
+        column += columns;
+        i += length;
+    }
+    return rows;
+}
+
 bool Display::show(std::string_view line, std::string& shown)
 {
     if (awaiting_text_) {  // the second line of MESSAGE or PRIVATE

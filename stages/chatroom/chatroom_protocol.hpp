@@ -45,6 +45,14 @@ struct Outgoing {
 };
 Outgoing from_keyboard(std::string_view typed);
 
+// The client's side: `shown` in rows for a terminal `width` columns wide
+// (0: not a terminal, as it is), each row after the first indented by 4
+// spaces, so that no text inside a message can start a row and look like
+// a line of its own ("==> bob [private]: ..."). A character outside ASCII
+// counts as 2 columns and a tab as 8, the most they take on a terminal,
+// so the terminal never wraps a row itself.
+std::string wrap(std::string_view shown, std::size_t width);
+
 // The client's side: turns the server's lines into what the user sees,
 // "==> alice: hello". MESSAGE and PRIVATE take two lines, so it keeps
 // state between them.
