@@ -158,6 +158,7 @@ TEST_P(Broadcast, AClientWhoLeftHearsNothingAndOthersGoOn)
     ASSERT_TRUE(server.saw_disconnected(b.address()));
     a.send_line("after b left");
     EXPECT_EQ(c.read_line(), a.address() + ": after b left");
+    EXPECT_EQ(b.read_line(), std::nullopt);  // the end, and not one line
     EXPECT_TRUE(b.wait_closed());
 }
 
@@ -219,9 +220,10 @@ TEST(Stage5, OneClientThatNeverReadsFreezesTheRoom)
     for (Client* c : {&lazy, &talker, &reader})
         ASSERT_TRUE(server.saw_connected(c->address()));
     constexpr int count = 20000;  // 8 MB: more than lazy's buffers hold
+    std::atomic<int> sent{0};
     std::thread chatter([&] {
         try {
-            for (int i = 0; i < count; ++i)
+            for (; sent < count; ++sent)
                 talker.send_line(std::string(400, 'x'));
         } catch (const std::runtime_error&) {
         }
@@ -229,6 +231,11 @@ TEST(Stage5, OneClientThatNeverReadsFreezesTheRoom)
     int received = 0;
     while (reader.read_line(test::milliseconds(1500)))  // until it stops
         ++received;
+    // A busy machine can pause for 1.5 s too. Frozen is for good: for 3 s
+    // more, the reader gets nothing and the talker gets nothing sent.
+    const int sent_then = sent;
+    EXPECT_FALSE(reader.read_line(test::milliseconds(3000)));
+    EXPECT_EQ(sent, sent_then) << "the talker still got lines through";
     EXPECT_LT(received, count) << "the room never froze";
     lazy.reset();  // the stuck write fails, the lock is released...
     while (received < count && reader.read_line())

@@ -528,6 +528,7 @@ TEST(Listen, RaisesTheLimitOnOpenFilesAsFarAsItMayGo)
     std::string soft;
     std::string hard;
     fields >> soft >> hard;
+    ASSERT_FALSE(soft.empty()) << "no 'Max open files' line";
     EXPECT_EQ(soft, hard) << line;
     EXPECT_NE(soft, "64");
 }
