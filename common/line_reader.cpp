@@ -65,15 +65,20 @@ bool LineBuffer::take_rest(std::string& line)
 bool LineReader::read_line(std::string& line)
 {
     char chunk[16384];  // what one read brings in, at most
-    while (!buffer_.next_line(line)) {
+    bool prefixed;      // the line begins with prefix_ (or its first piece)
+    for (;;) {
+        prefixed = continuing_ || buffer_.starts_with(prefix_);
+        if (buffer_.next_line(line))
+            break;
+        if (ended_ && !buffer_.take_rest(line))
+            return false;
         if (ended_)
-            return buffer_.take_rest(line);
-        if (pause_.count() > 0 && buffer_.size() > 0 &&
-            buffer_.starts_with(prefix_)) {
+            break;
+        if (pause_.count() > 0 && buffer_.size() > 0 && prefixed) {
             pollfd p{fd_, POLLIN, 0};
             int ready = ::poll(&p, 1, static_cast<int>(pause_.count()));
             if (ready == 0 && buffer_.take_rest(line))
-                return true;  // the sender paused mid-line: that is the line
+                break;  // the sender paused mid-line: that is the line
         }
         ssize_t n = ::read(fd_, chunk, sizeof chunk);
         if (n > 0)
@@ -83,6 +88,7 @@ bool LineReader::read_line(std::string& line)
         else
             ended_ = true;  // 0: closed; < 0: reset or another error
     }
+    continuing_ = buffer_.cut() && prefixed;  // a piece: the rest may pause
     return true;
 }
 

@@ -73,6 +73,7 @@ private:
     bool ended_ = false;
     std::chrono::milliseconds pause_{0};
     std::string prefix_;
+    bool continuing_ = false;  // the rest of a prefixed line's piece
 };
 
 }  // namespace net
