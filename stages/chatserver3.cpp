@@ -7,7 +7,6 @@
 
 #include <cstdlib>
 #include <string>
-#include <system_error>
 #include <thread>
 #include <utility>
 
@@ -39,8 +38,8 @@ int main(int argc, char* argv[])
             std::string peer = client.peer();
             try {
                 std::thread(serve, std::move(client)).detach();  // one each
-            } catch (const std::system_error& e) {  // out of threads: this
-                net::log("Refused {} ({})", peer, e.what());  // one is closed
+            } catch (const std::exception& e) {  // no thread, or no memory:
+                net::log("Refused {} ({})", peer, e.what());  // it is closed
             }
         }
     } catch (const std::exception& e) {     // e.g. the port is already in use

@@ -229,6 +229,7 @@ TEST_F(ChatRoom, MembersListsAThousandNamesThenHowManyMore)
     files.rlim_cur = std::max<rlim_t>(files.rlim_cur, 1200);
     ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &files), 0);
     std::vector<Client> members;
+    members.reserve(1001);
     for (int i = 0; i < 1001; ++i)  // one after another: all are in
         members.push_back(join(server, "m" + std::to_string(1000 + i)));
     Client last(server.port());
@@ -281,6 +282,22 @@ TEST_F(ChatRoom, AMessageWithNoNewlineIsDeliveredAfterAPause)
         expect_next(alice, "MESSAGE shy");
         expect_next(alice, text);
     }
+}
+
+// The textbook's client sends a MESSAGE longer than 512 bytes with no line
+// end too: the pause must end its rest as well, or the rest would swallow
+// the next message while waiting for a "\n" that never comes.
+TEST_F(ChatRoom, ATooLongMessageWithNoNewlineStillEndsAtThePause)
+{
+    Client alice = join(server, "alice");
+    Client bob = join(server, "bob");
+    expect_next(alice, "NEW bob");
+    bob.send("MESSAGE " + std::string(600, 'y'));
+    expect_next(bob, "ERROR line too long (at most 512 bytes)");
+    std::this_thread::sleep_for(milliseconds(400));  // the input: a pause
+    bob.send("MESSAGE hello after the long one");
+    expect_next(alice, "MESSAGE bob");
+    expect_next(alice, "hello after the long one");
 }
 
 // The pause ends only a MESSAGE (the textbook's client sends it with no
@@ -632,7 +649,7 @@ TEST(ChatClientAlone, TheRestOfAnOverlongServerLineIsNoLineOfItsOwn)
     std::string line;
     ASSERT_TRUE(from_client.read_line(line));
     EXPECT_EQ(line, "ADD mallory");
-    const std::string text(64 * 1024, 'x');  // then the rest of the line:
+    const std::string text(std::size_t{64} * 1024, 'x');  // then its rest:
     ASSERT_TRUE(server.write_all("NEW mallory\nMESSAGE bob\n" + text +
                                  "PRIVATE admin\nMESSAGE bob\nthe end\n"));
     EXPECT_TRUE(p.wait_for_line(

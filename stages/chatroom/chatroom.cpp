@@ -14,7 +14,6 @@
 #include <cstdlib>
 #include <mutex>
 #include <string>
-#include <system_error>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -22,7 +21,7 @@
 using std::chrono::milliseconds;
 
 constexpr std::size_t outbox_limit = 1 << 20;  // then a client is cut off
-constexpr std::size_t room_budget = 64 << 20;  // ...or the furthest behind
+constexpr std::size_t room_budget = 32 << 20;  // ...or the furthest behind
 constexpr milliseconds stall_limit{5000};      // ...or when it takes no byte
 constexpr milliseconds pause_ends_line{250};   // MESSAGE sent with no \n
 
@@ -42,10 +41,15 @@ public:
         return true;
     }
 
-    void leave(const std::string& name)
+    void leave(chat::Outbox& outbox)  // if it joined
     {
         std::lock_guard lock(mutex_);
-        members_.erase(find(name));
+        auto gone = std::find_if(members_.begin(), members_.end(),
+                                 [&](auto& m) { return m.outbox == &outbox; });
+        if (gone == members_.end())
+            return;
+        std::string name = std::move(gone->name);
+        members_.erase(gone);  // first: then whatever fails, it has left
         to_all("LEFT " + name + "\n");
     }
 
@@ -153,14 +157,15 @@ public:
     {
         if (std::exchange(ended_, true))
             return false;
-        if (!name.empty())
-            room.leave(name);
-        room.send_and_keep_pace();  // GOODBYE, LEFT: sent before we go
+        try {
+            room.leave(outbox);            // LEFT to the others, if it joined
+            room.send_and_keep_pace();     // GOODBYE, LEFT: sent before we go
+        } catch (const std::exception&) {  // out of memory: it has left
+        }
         return room.exit(outbox);
     }
 
     chat::Outbox outbox;
-    std::string name;  // empty until ADD succeeds
 
 private:
     bool ended_ = false;
@@ -171,7 +176,7 @@ static std::string converse(net::Socket& client)
 {
     Visit visit(client.fd());
     chat::Outbox& outbox = visit.outbox;
-    std::string& name = visit.name;
+    std::string name;  // empty until ADD succeeds
     net::LineReader reader(client.fd(), chat::max_line);
     reader.complete_after(pause_ends_line, "MESSAGE ");
     auto error = [&](const std::string& why) {
@@ -265,7 +270,7 @@ int main(int argc, char* argv[])
             std::string peer = client.peer();
             try {
                 std::thread(serve, std::move(client)).detach();  // one each
-            } catch (const std::system_error& e) {            // out of threads
+            } catch (const std::exception& e) {  // no thread, or no memory:
                 net::log("Refused {} ({})", peer, e.what());  // and closed
             }
         }

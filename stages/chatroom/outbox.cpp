@@ -69,15 +69,6 @@ void Writer::append(Outbox& box, std::string_view text)
         behind_.insert(&box);
     if (!std::exchange(box.listed, true))
         work_.push_back(&box);
-    while (total_ > budget_) {  // the room's memory: cut the furthest behind
-        Outbox* last = &box;
-        for (auto& [fd, other] : boxes_)
-            if (other->waiting() > last->waiting())
-                last = other;
-        if (last->waiting() == 0)
-            break;  // (cannot be: the bytes counted are in the outboxes)
-        cut(*last);
-    }
 }
 
 void Writer::send_and_keep_pace(std::unique_lock<std::mutex>& lock)
@@ -86,13 +77,26 @@ void Writer::send_and_keep_pace(std::unique_lock<std::mutex>& lock)
         std::uint64_t one = 1;
         (void)!::write(wake_, &one, sizeof one);
     }
-    auto someone_reading_is_behind = [this] {
+    auto took_nothing_for = [this](Outbox* box, auto how_long) {
+        return full_.count(box) > 0 && Clock::now() - box->took >= how_long;
+    };
+    auto must_wait = [&] {
+        while (total_ > budget_) {   // the room's memory: cut the one
+            Outbox* last = nullptr;  // furthest behind of those not reading
+            for (Outbox* box : full_)
+                if (took_nothing_for(box, std::chrono::seconds(1)) &&
+                    (last == nullptr || box->waiting() > last->waiting()))
+                    last = box;
+            if (last == nullptr)
+                return true;  // none yet: wait for readers, or for a stall
+            cut(*last);
+        }
         for (Outbox* box : behind_)  // not one whose socket took nothing
-            if (full_.count(box) == 0 || Clock::now() - box->took < patience)
-                return true;  // of late: the writer may just be busy
+            if (!took_nothing_for(box, patience))  // of late: the writer
+                return true;                       // may just be busy
         return false;
     };
-    while (someone_reading_is_behind())
+    while (must_wait())
         progress_.wait_for(lock, patience);
 }
 
@@ -149,14 +153,14 @@ void Writer::run()
                 cut(*box);  // it took no byte for stall_limit
         if (Clock::now() > trimmed + std::chrono::seconds(1)) {
             trimmed = Clock::now();  // idle members give big buffers back
-            bool freed = false;
             for (auto& [fd, box] : boxes_)
                 if (box->waiting() == 0 && box->queue.capacity() > keep) {
                     std::string().swap(box->queue);
-                    freed = true;
+                    freed_ = true;
                 }
+            bool trim = std::exchange(freed_, false);
             lock.unlock();
-            if (freed)
+            if (trim)
                 ::malloc_trim(0);  // and glibc gives the memory to the system
             lock.lock();
         }
@@ -206,6 +210,7 @@ void Writer::cut(Outbox& box)
 void Writer::discard(Outbox& box)
 {
     total_ -= box.waiting();
+    freed_ = freed_ || box.queue.capacity() > keep;
     std::string().swap(box.queue);
     box.sent = 0;
 }

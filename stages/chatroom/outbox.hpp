@@ -38,8 +38,10 @@ class Writer {
 public:
     // A client with more than `limit` bytes waiting, or that takes no byte
     // for `stall_limit`, is cut off: its socket is shut down, so its reader
-    // sees the end. So is the one furthest behind while all outboxes
-    // together hold more than `budget` bytes. `lock` is the room's.
+    // sees the end. While all outboxes together hold more than `budget`
+    // bytes, talkers wait (send_and_keep_pace), and the one furthest
+    // behind of those that took nothing for a second is cut off.
+    // `lock` is the room's.
     Writer(std::mutex& lock, std::size_t limit, std::size_t budget,
            std::chrono::milliseconds stall_limit);
     Writer(const Writer&) = delete;
@@ -71,6 +73,7 @@ private:
     const std::size_t limit_;
     const std::size_t budget_;
     std::size_t total_ = 0;  // bytes waiting in all outboxes
+    bool freed_ = false;     // big buffers freed: time for malloc_trim
     const std::chrono::milliseconds stall_limit_;
     std::condition_variable progress_;  // after each pass: talkers, leavers
     std::unordered_map<int, Outbox*> boxes_;  // by descriptor, for epoll
