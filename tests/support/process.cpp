@@ -105,8 +105,11 @@ Process::~Process()
 void Process::stop_and_check()
 {
     if (!wait_exit(milliseconds(0))) {
-        ::kill(pid_, SIGKILL);  // our own child, by pid; nothing else
-        wait_exit(seconds(60));
+        ::kill(pid_, SIGTERM);  // our own child, by pid; nothing else. In
+        if (!wait_exit(seconds(30))) {  // the ASan build: a leak check first
+            ::kill(pid_, SIGKILL);
+            wait_exit(seconds(60));
+        }
     }
     std::string report = sanitizer_report();
     if (!report_expected_ && !report.empty()) {

@@ -1,6 +1,8 @@
 // A program under test, started by the test and stopped by it: its stdin is
 // a pipe, its stdout is read line by line as it comes, its stderr goes to a
-// file. The destructor kills it (by pid, nothing else) if it still runs,
+// file. The destructor stops it (by pid, nothing else) if it still runs:
+// SIGTERM (in the ASan build the program checks for leaks then, see
+// leak_check.cpp), and SIGKILL if that has not ended it in 30 s;
 // and the kernel kills it if the thread that started it dies first: start
 // processes from the test's own thread.
 #pragma once
