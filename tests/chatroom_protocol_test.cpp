@@ -89,6 +89,9 @@ TEST(Harmless, ReplacesOverlongSurrogateAndOutOfRangeUtf8)
     EXPECT_EQ(chat::harmless("\xed\xa0\x80!"), "?!");    // a surrogate
     EXPECT_EQ(chat::harmless("\xf4\x90\x80\x80"), "?");  // past U+10FFFF
     EXPECT_EQ(chat::harmless("\xf8\x88\x80\x80\x80"), "?????");  // 5 bytes
+    EXPECT_EQ(chat::harmless("a\xe2\x80\xaez"),
+              "a?z");                                  // U+202E, right-to-left
+    EXPECT_EQ(chat::harmless("\xe2\x81\xa6x"), "?x");  // U+2066, an isolate
 }
 
 TEST(Harmless, KeepsTextTabsAndUtf8)

@@ -68,8 +68,9 @@ std::string name_problem(std::string_view name)
 // The UTF-8 sequence `text` begins with: its length if it is whole (0 for
 // a stray byte or a cut sequence), and whether it is a character that a
 // terminal shows as text: not a longer encoding than needed (E0 80 9B
-// would be ESC to a lax decoder), not a surrogate, at most U+10FFFF, and
-// not a C1 control such as CSI (U+009B).
+// would be ESC to a lax decoder), not a surrogate, at most U+10FFFF, not
+// a C1 control such as CSI (U+009B), and not a bidirectional override or
+// isolate, which would show the rest of the row in another order.
 static std::pair<std::size_t, bool> utf8_sequence(std::string_view text)
 {
     unsigned char c = static_cast<unsigned char>(text[0]);
@@ -90,7 +91,9 @@ static std::pair<std::size_t, bool> utf8_sequence(std::string_view text)
     const char32_t shortest[] = {0, 0, 0x80, 0x800, 0x10000};
     bool text_char = point >= shortest[length] && point <= 0x10ffff &&
                      (point < 0xd800 || point > 0xdfff) &&
-                     (point < 0x80 || point > 0x9f);
+                     (point < 0x80 || point > 0x9f) &&
+                     (point < 0x202a || point > 0x202e) &&  // bidi controls:
+                     (point < 0x2066 || point > 0x2069);  // they reorder a row
     return {length, text_char};
 }
 
