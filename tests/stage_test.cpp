@@ -76,8 +76,12 @@ protected:
     // The server still serves a client that has just arrived.
     void expect_still_serving(Server& server)
     {
-        if (serves_only_one())
-            return;  // chatserver1 is done after its one client
+        if (serves_only_one()) {  // chatserver1 is done after its one
+            EXPECT_TRUE(server.running() ||  // client: it may have ended,
+                        server.wait_exit(test::milliseconds(0)) == 0)
+                << "chatserver1 did not end well";  // but not crashed
+            return;
+        }
         auto c = talk(server);
         c.speaker.send_line("still there?");
         EXPECT_EQ(c.heard(), "still there?");
