@@ -243,6 +243,36 @@ TEST_F(ChatRoom, MembersListsAThousandNamesThenHowManyMore)
     EXPECT_EQ(*line, expected + " +2");
 }
 
+// The edges of the protocol, end to end, as docs/chatroom.md states them.
+TEST_F(ChatRoom, TheProtocolsEdgesAreWhereTheDocsSay)
+{
+    Client alice = join(server, "alice");
+    {
+        Client passer(server.port());  // QUIT before ADD: a goodbye, and
+        passer.send_line("QUIT");      // no LEFT for one who never joined
+        expect_next(passer, "GOODBYE");
+        EXPECT_TRUE(passer.wait_closed());
+    }
+    Client upper(server.port());     // names are case-sensitive
+    upper.send_line("ADD  Alice ");  // and the spaces around are dropped
+    expect_next(upper, "NEW Alice");
+    expect_next(upper, "MEMBERS Alice alice");
+    expect_next(alice, "NEW Alice");  // the next line: no LEFT before it
+    const std::string longest(512 - 8, 'x');  // "MESSAGE " + 504 bytes
+    alice.send_line("MESSAGE " + longest);
+    alice.send_line("MESSAGE " + longest + "y");  // 513 bytes
+    alice.send_line("MESSAGE a\rb");              // a \r inside a line is shown
+    for (Client* c : {&upper, &alice}) {
+        expect_next(*c, "MESSAGE alice");
+        expect_next(*c, longest);
+        if (c == &alice) {
+            expect_next(alice, "ERROR line too long (at most 512 bytes)");
+        }
+        expect_next(*c, "MESSAGE alice");
+        expect_next(*c, "a^Mb");
+    }
+}
+
 TEST_F(ChatRoom, QuitSaysGoodbyeAndTheOthersHearWhoLeft)
 {
     Client alice = join(server, "alice");
