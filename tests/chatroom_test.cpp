@@ -693,11 +693,9 @@ TEST(ChatClientAlone, ABadPortOrNoServerIsAOneLineError)
     test::Process bad({test::stage_path("chatclient"), "localhost", "abc"});
     EXPECT_EQ(bad.wait_exit(), 2);
     EXPECT_EQ(bad.error_output(), "chatclient: bad port 'abc' (0 to 65535)\n");
-    std::uint16_t free_port;
-    {
-        Server gone("chatroom");
-        free_port = gone.port();
-    }
+    net::Socket held = net::socket();  // a port bound, never listened on:
+    held.bind(0);  // refused, and no other test can be given it meanwhile
+    const std::uint16_t free_port = held.port();
     test::Process nobody({test::stage_path("chatclient"), "127.0.0.1",
                           std::to_string(free_port)});
     EXPECT_EQ(nobody.wait_exit(), 1);
