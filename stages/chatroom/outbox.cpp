@@ -81,8 +81,10 @@ void Writer::send_and_keep_pace(std::unique_lock<std::mutex>& lock)
         return full_.count(box) > 0 && Clock::now() - box->took >= how_long;
     };
     auto must_wait = [&] {
-        while (total_ > budget_) {   // the room's memory: cut the one
-            Outbox* last = nullptr;  // furthest behind of those not reading
+        // The room's memory: cut the one furthest behind of those not
+        // reading. A bigger room needs more in flight: 16 KiB a member.
+        while (total_ > budget_ + keep * boxes_.size()) {
+            Outbox* last = nullptr;
             for (Outbox* box : full_)
                 if (took_nothing_for(box, std::chrono::seconds(1)) &&
                     (last == nullptr || box->waiting() > last->waiting()))

@@ -39,9 +39,9 @@ public:
     // A client with more than `limit` bytes waiting, or that takes no byte
     // for `stall_limit`, is cut off: its socket is shut down, so its reader
     // sees the end. While all outboxes together hold more than `budget`
-    // bytes, talkers wait (send_and_keep_pace), and the one furthest
-    // behind of those that took nothing for a second is cut off.
-    // `lock` is the room's.
+    // bytes (plus 16 KiB per client), talkers wait (send_and_keep_pace),
+    // and the one furthest behind of those that took nothing for a second
+    // is cut off. `lock` is the room's.
     Writer(std::mutex& lock, std::size_t limit, std::size_t budget,
            std::chrono::milliseconds stall_limit);
     Writer(const Writer&) = delete;
