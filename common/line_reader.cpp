@@ -70,10 +70,11 @@ bool LineReader::read_line(std::string& line)
         prefixed = continuing_ || buffer_.starts_with(prefix_);
         if (buffer_.next_line(line))
             break;
-        if (ended_ && !buffer_.take_rest(line))
-            return false;
-        if (ended_)
+        if (ended_) {
+            if (!buffer_.take_rest(line))
+                return false;
             break;
+        }
         if (pause_.count() > 0 && buffer_.size() > 0 && prefixed) {
             pollfd p{fd_, POLLIN, 0};
             int ready = ::poll(&p, 1, static_cast<int>(pause_.count()));

@@ -77,16 +77,13 @@ void Writer::send_and_keep_pace(std::unique_lock<std::mutex>& lock)
         std::uint64_t one = 1;
         (void)!::write(wake_, &one, sizeof one);
     }
-    auto took_nothing_for = [this](Outbox* box, auto how_long) {
-        return full_.count(box) > 0 && Clock::now() - box->took >= how_long;
-    };
     auto must_wait = [&] {
         // The room's memory: cut the one furthest behind of those not
         // reading. A bigger room needs more in flight: 16 KiB a member.
         while (total_ > budget_ + keep * boxes_.size()) {
             Outbox* last = nullptr;
             for (Outbox* box : full_)
-                if (took_nothing_for(box, std::chrono::seconds(1)) &&
+                if (took_nothing_for(*box, std::chrono::seconds(1)) &&
                     (last == nullptr || box->waiting() > last->waiting()))
                     last = box;
             if (last == nullptr)
@@ -94,8 +91,8 @@ void Writer::send_and_keep_pace(std::unique_lock<std::mutex>& lock)
             cut(*last);
         }
         for (Outbox* box : behind_)  // not one whose socket took nothing
-            if (!took_nothing_for(box, patience))  // of late: the writer
-                return true;                       // may just be busy
+            if (!took_nothing_for(*box, patience))  // of late: the writer
+                return true;                        // may just be busy
         return false;
     };
     while (must_wait())
@@ -151,15 +148,13 @@ void Writer::run()
         }
         pass_.clear();
         for (Outbox* box : std::vector<Outbox*>(full_.begin(), full_.end()))
-            if (Clock::now() - box->took > stall_limit_)
+            if (took_nothing_for(*box, stall_limit_))
                 cut(*box);  // it took no byte for stall_limit
         if (Clock::now() > trimmed + std::chrono::seconds(1)) {
             trimmed = Clock::now();  // idle members give big buffers back
             for (auto& [fd, box] : boxes_)
-                if (box->waiting() == 0 && box->queue.capacity() > keep) {
-                    std::string().swap(box->queue);
-                    freed_ = true;
-                }
+                if (box->waiting() == 0 && box->queue.capacity() > keep)
+                    discard(*box);
             bool trim = std::exchange(freed_, false);
             lock.unlock();
             if (trim)
@@ -215,6 +210,11 @@ void Writer::discard(Outbox& box)
     freed_ = freed_ || box.queue.capacity() > keep;
     std::string().swap(box.queue);
     box.sent = 0;
+}
+
+bool Writer::took_nothing_for(Outbox& box, Clock::duration how_long)
+{
+    return full_.count(&box) > 0 && Clock::now() - box.took >= how_long;
 }
 
 void Writer::watch(Outbox& box, bool full)

@@ -67,6 +67,8 @@ private:
     void send_some(Outbox& box);
     void cut(Outbox& box);
     void discard(Outbox& box);  // its queue, and the bytes it counted
+    // Its socket is full and has taken no byte for `how_long`.
+    bool took_nothing_for(Outbox& box, Clock::duration how_long);
     void watch(Outbox& box, bool full);
 
     std::mutex& lock_;
