@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -174,8 +175,11 @@ private:
 // One conversation, from ADD to QUIT: the protocol's rules and errors.
 static std::string converse(net::Socket& client)
 {
-    Visit visit(client.fd());
-    chat::Outbox& outbox = visit.outbox;
+    // On the heap, not on this thread's stack: stacks lie 8 MiB apart, so
+    // outboxes there would crowd into the same few cache sets, and the walk
+    // over all members would miss the cache at every step (issue 12).
+    auto visit = std::make_unique<Visit>(client.fd());
+    chat::Outbox& outbox = visit->outbox;
     std::string name;  // empty until ADD succeeds
     net::LineReader reader(client.fd(), chat::max_line);
     reader.complete_after(pause_ends_line, "MESSAGE ");
@@ -242,7 +246,7 @@ static std::string converse(net::Socket& client)
             error("unknown command: " + chat::harmless(command.word));
         }
     }
-    return visit.end() ? "cut off: not reading" : "";
+    return visit->end() ? "cut off: not reading" : "";
 }
 
 static void serve(net::Socket client)
