@@ -9,6 +9,7 @@
 #include <atomic>
 #include <chrono>
 #include <gtest/gtest.h>
+#include <optional>
 #include <poll.h>
 #include <stdexcept>
 #include <string>
@@ -295,6 +296,38 @@ TEST_F(ChatRoom, AClientThatJustDisappearsLeavesToo)
     expect_next(alice, "bye");
     bob.reset();  // no QUIT, no goodbye: a reset
     expect_next(alice, "LEFT bob");
+}
+
+// A connection that never joins holds a thread and a descriptor for
+// nothing: the room closes it a minute after it came (docs/chatroom.md),
+// however busy it keeps, and says why. A member is not touched.
+TEST_F(ChatRoom, AConnectionThatNeverJoinsIsClosedAfterAMinute)
+{
+    auto came = test::Clock::now();
+    Client silent(server.port());
+    Client busy(server.port());
+    Client alice = join(server, "alice");
+    std::vector<std::string> heard;  // busy asks every 2 s: WHO
+    while (!busy.wait_closed(milliseconds(0)) &&
+           test::Clock::now() < came + std::chrono::seconds(90)) {
+        busy.send_line("WHO");
+        auto next = test::Clock::now() + std::chrono::seconds(2);
+        while (auto line =
+                   busy.read_line(std::chrono::duration_cast<milliseconds>(
+                       next - test::Clock::now())))
+            heard.push_back(*line);
+    }
+    auto lasted = test::Clock::now() - came;
+    EXPECT_GE(lasted, std::chrono::seconds(60)) << "closed too soon";
+    EXPECT_LE(lasted, std::chrono::seconds(75)) << "not closed in time";
+    ASSERT_FALSE(heard.empty());
+    EXPECT_EQ(heard.back(), "ERROR no ADD within 60 s");
+    EXPECT_TRUE(silent.wait_closed()) << "closed too";
+    EXPECT_TRUE(server.wait_for_line([](const std::string& l) {
+        return l.find("(did not join in time)") != std::string::npos;
+    }));
+    alice.send_line("WHO");
+    expect_next(alice, "MEMBERS alice");  // and still served
 }
 
 TEST_F(ChatRoom, AMessageWithNoNewlineIsDeliveredAfterAPause)
@@ -661,31 +694,163 @@ TEST(ChatClientAlone, SaysSoWhenTheServerGoesAway)
     EXPECT_EQ(p.output().back(), "==> the server has closed the connection");
 }
 
+// The server's side played by the test, to make chatclient meet what a
+// real server may send, or fail to send.
+class ScriptedServer {
+public:
+    ScriptedServer()
+    {
+        listener_.bind(0);
+        listener_.listen(1);
+    }
+    std::vector<std::string> client_command() const
+    {
+        return {test::stage_path("chatclient"), "127.0.0.1",
+                std::to_string(listener_.port())};
+    }
+    // Waits for the client to connect; reads from it end after a while.
+    bool accept()
+    {
+        pollfd ready{listener_.fd(), POLLIN, 0};
+        if (::poll(&ready, 1, test::event_timeout.count()) != 1)
+            return false;
+        socket_ = listener_.accept();
+        timeval wait{test::event_timeout.count() / 1000, 0};
+        ::setsockopt(socket_.fd(), SOL_SOCKET, SO_RCVTIMEO, &wait, sizeof wait);
+        reader_.emplace(socket_.fd());
+        return true;
+    }
+    // The next line the client sent; nothing if it closed or said nothing.
+    std::optional<std::string> read_line()
+    {
+        std::string line;
+        if (!reader_ || !reader_->read_line(line))
+            return std::nullopt;
+        return line;
+    }
+    bool send(const std::string& text) { return socket_.write_all(text); }
+    void close() { socket_ = net::Socket(); }
+
+private:
+    net::Socket listener_ = net::socket();
+    net::Socket socket_;
+    std::optional<net::LineReader> reader_;
+};
+
+// The client connects, is asked for a name, and joins as `name`.
+void join_scripted(ScriptedServer& server, test::Process& client,
+                   const std::string& name)
+{
+    ASSERT_TRUE(server.accept());
+    client.write_stdin(name + "\n");
+    ASSERT_EQ(server.read_line(), "ADD " + name);
+    ASSERT_TRUE(server.send("NEW " + name + "\nMEMBERS " + name + "\n"));
+}
+
 // A server line longer than the client's 64 KiB is shown cut, and its rest
 // is skipped: read as lines of its own, the rest of a long line could be
 // made to look like a private message, or like someone joining.
 TEST(ChatClientAlone, TheRestOfAnOverlongServerLineIsNoLineOfItsOwn)
 {
-    net::Socket listener = net::socket();  // a scripted server
-    listener.bind(0);
-    listener.listen(1);
-    test::Process p({test::stage_path("chatclient"), "127.0.0.1",
-                     std::to_string(listener.port())});
-    pollfd ready{listener.fd(), POLLIN, 0};
-    ASSERT_EQ(::poll(&ready, 1, test::event_timeout.count()), 1);
-    net::Socket server = listener.accept();
-    p.write_stdin("mallory\n");
-    net::LineReader from_client(server.fd());
-    std::string line;
-    ASSERT_TRUE(from_client.read_line(line));
-    EXPECT_EQ(line, "ADD mallory");
+    ScriptedServer server;
+    test::Process p(server.client_command());
+    join_scripted(server, p, "mallory");
     const std::string text(std::size_t{64} * 1024, 'x');  // then its rest:
-    ASSERT_TRUE(server.write_all("NEW mallory\nMESSAGE bob\n" + text +
-                                 "PRIVATE admin\nMESSAGE bob\nthe end\n"));
+    ASSERT_TRUE(server.send("MESSAGE bob\n" + text +
+                            "PRIVATE admin\nMESSAGE bob\nthe end\n"));
     EXPECT_TRUE(p.wait_for_line(
         [](const std::string& l) { return l == "==> bob: the end"; }));
     for (const std::string& shown : p.output())
         EXPECT_EQ(shown.find("admin"), std::string::npos) << shown;
+}
+
+// Names and messages come from other people: escape sequences in them
+// reach the terminal as visible text (^[), never as commands to it.
+TEST(ChatClientAlone, EscapeSequencesFromTheServerAreShownNotObeyed)
+{
+    ScriptedServer server;
+    test::Process p(server.client_command());
+    join_scripted(server, p, "alice");
+    ASSERT_TRUE(server.send("NEW eve\x1b[2J\nMESSAGE \x1b]0;owned\x07"
+                            "bob\n"
+                            "hi \x1b[31mred\xc2\x9b"
+                            "1m\rback\b\n"
+                            "LEFT eve\x1b[2J\n"));
+    ASSERT_TRUE(p.wait_for_line([](const std::string& l) {
+        return l.find("has left") != std::string::npos;
+    }));
+    std::vector<std::string> shown = p.output();
+    EXPECT_NE(std::find(shown.begin(), shown.end(),
+                        "==> eve^[[2J has joined the chat room"),
+              shown.end());
+    for (const std::string& line : shown)
+        for (char c : line)
+            EXPECT_FALSE(static_cast<unsigned char>(c) < 0x20 || c == '\x7f' ||
+                         line.find("\xc2\x9b") != line.npos)
+                << "a control byte reached the terminal: " << line;
+}
+
+TEST(ChatClientAlone, AServerThatClosesDuringTheJoinIsSaid)
+{
+    ScriptedServer server;
+    test::Process p(server.client_command());
+    ASSERT_TRUE(server.accept());
+    p.write_stdin("alice\n");
+    ASSERT_EQ(server.read_line(), "ADD alice");
+    server.close();  // no NEW, no ERROR
+    EXPECT_EQ(p.wait_exit(), 1);
+    EXPECT_EQ(p.output().back(), "==> the server has closed the connection");
+}
+
+// After QUIT the client waits 5 s for GOODBYE, not forever.
+TEST(ChatClientAlone, NoGoodbyeAfterQuitIsSaidAndEndsWithStatus1)
+{
+    ScriptedServer server;
+    test::Process p(server.client_command());
+    join_scripted(server, p, "alice");
+    p.write_stdin("quit\n");
+    EXPECT_EQ(server.read_line(), "QUIT");  // and the server says nothing
+    EXPECT_EQ(p.wait_exit(), 1);
+    EXPECT_EQ(p.output().back(), "==> no goodbye from the server");
+}
+
+TEST(ChatClientAlone, CtrlDAtTheNamePromptLeavesWithoutJoining)
+{
+    ScriptedServer server;
+    test::Process p(server.client_command());
+    ASSERT_TRUE(server.accept());
+    p.close_stdin();
+    EXPECT_EQ(p.wait_exit(), 0);
+    EXPECT_EQ(server.read_line(), std::nullopt) << "no ADD: it just closed";
+}
+
+// A typed line longer than a protocol line is refused whole, at the name
+// prompt as in the room: its rest is not sent as a name or a message.
+TEST(ChatClientAlone, AnOverlongTypedLineIsRefusedWhole)
+{
+    ScriptedServer server;
+    test::Process p(server.client_command());
+    ASSERT_TRUE(server.accept());
+    p.write_stdin(std::string(600, 'a') + "bob\n");
+    ASSERT_TRUE(p.wait_for_line([](const std::string& l) {
+        return l == "==> too long: at most 504 bytes";
+    }));
+    p.write_stdin("alice\n");
+    ASSERT_EQ(server.read_line(), "ADD alice");
+    ASSERT_TRUE(server.send("NEW alice\nMEMBERS alice\n"));
+    p.write_stdin(std::string(600, 'b') + "eve\nhello\n");
+    EXPECT_EQ(server.read_line(), "MESSAGE hello");
+    EXPECT_TRUE(p.wait_for_line([](const std::string& l) {
+        return l == "==> too long: at most 504 bytes";
+    }));
+}
+
+TEST(ChatClientAlone, TooManyArgumentsIsAUsageError)
+{
+    test::Process p({test::stage_path("chatclient"), "localhost", "8888", "x"});
+    EXPECT_EQ(p.wait_exit(), 2);
+    EXPECT_EQ(p.error_output(),
+              "chatclient: usage: chatclient [host] [port]\n");
 }
 
 TEST(ChatClientAlone, ABadPortOrNoServerIsAOneLineError)

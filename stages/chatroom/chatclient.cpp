@@ -43,9 +43,14 @@ static Joined join(net::LineReader& keyboard, net::Socket& server,
             std::puts("");  // Ctrl-D at the prompt: end its line, and go
             return Joined::user_left;
         }
-        name = chat::trim(name);  // as the server does
         if (!isatty(STDIN_FILENO))
             net::log("{}", chat::harmless(name));  // as a terminal echoes
+        if (keyboard.cut()) {  // its rest would be taken for the next name
+            keyboard.skip_rest_of_line();
+            net::log("==> too long: at most {} bytes", max_typed);
+            continue;
+        }
+        name = chat::trim(name);  // as the server does
         if (!server.write_line("ADD " + name) ||
             !from_server.read_line(reply) ||
             (from_server.cut() && !from_server.skip_rest_of_line()))

@@ -21,10 +21,11 @@
 
 using std::chrono::milliseconds;
 
-constexpr std::size_t outbox_limit = 1 << 20;  // then a client is cut off
-constexpr std::size_t room_budget = 32 << 20;  // ...or the furthest behind
-constexpr milliseconds stall_limit{5000};      // ...or when it takes no byte
-constexpr milliseconds pause_ends_line{250};   // MESSAGE sent with no \n
+constexpr std::size_t outbox_limit = 1 << 20;   // then a client is cut off
+constexpr std::size_t room_budget = 32 << 20;   // ...or the furthest behind
+constexpr milliseconds stall_limit{5000};       // ...or when it takes no byte
+constexpr milliseconds pause_ends_line{250};    // MESSAGE sent with no \n
+constexpr std::chrono::seconds join_limit{60};  // to send ADD, or be closed
 
 // Everyone in the room, by name. Holding the lock we only append text to
 // outboxes, which never waits for a client, so the lock is never held long.
@@ -37,6 +38,7 @@ public:
         if (place != members_.end() && place->name == name)
             return false;  // the name is taken
         members_.insert(place, Member{name, outbox});
+        outbox->close_at = chat::Clock::time_point::max();  // it has joined
         to_all("NEW " + name + "\n");
         writer_.append(*outbox, members_line());
         return true;
@@ -89,6 +91,7 @@ public:
     void enter(chat::Outbox& outbox)
     {
         std::lock_guard lock(mutex_);
+        outbox.close_at = chat::Clock::now() + join_limit;
         writer_.add(outbox);
     }
     bool exit(chat::Outbox& outbox)  // true if it was cut off
@@ -246,7 +249,12 @@ static std::string converse(net::Socket& client)
             error("unknown command: " + chat::harmless(command.word));
         }
     }
-    return visit->end() ? "cut off: not reading" : "";
+    bool late = name.empty() && chat::Clock::now() >= outbox.close_at;
+    if (late)  // the writer has shut the socket for reading: say why
+        error("no ADD within " + std::to_string(join_limit.count()) + " s");
+    if (visit->end())
+        return "cut off: not reading";
+    return late ? "did not join in time" : "";
 }
 
 static void serve(net::Socket client)

@@ -152,9 +152,12 @@ void Writer::run()
                 cut(*box);  // it took no byte for stall_limit
         if (Clock::now() > trimmed + std::chrono::seconds(1)) {
             trimmed = Clock::now();  // idle members give big buffers back
-            for (auto& [fd, box] : boxes_)
+            for (auto& [fd, box] : boxes_) {
                 if (box->waiting() == 0 && box->queue.capacity() > keep)
                     discard(*box);
+                if (trimmed >= box->close_at)
+                    ::shutdown(fd, SHUT_RD);  // what it is sent still goes
+            }
             bool trim = std::exchange(freed_, false);
             lock.unlock();
             if (trim)

@@ -31,6 +31,9 @@ struct Outbox {
     bool listed = false;     // in the Writer's list of work
     bool cut_off = false;    // too far behind: nothing more is sent
     bool gone = false;       // a send failed: the client has gone
+    // Its socket is shut for reading then, so its reader sees the end; the
+    // room sets it while the client has not joined.
+    Clock::time_point close_at = Clock::time_point::max();
     std::size_t waiting() const { return queue.size() - sent; }
 };
 
