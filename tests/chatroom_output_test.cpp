@@ -74,7 +74,7 @@ struct Room {
     bool cut_off()
     {
         std::lock_guard lock(mutex);
-        return box.cut_off;
+        return box.cut_off != nullptr;
     }
 
     SocketPair pair;
@@ -139,7 +139,7 @@ TEST(Writer, RemoveWaitsUntilWhatIsQueuedHasGone)
     {
         std::unique_lock lock(room.mutex);
         room.writer.send_and_keep_pace(lock);
-        EXPECT_FALSE(room.writer.remove(lock, room.box));  // not cut off
+        EXPECT_EQ(room.writer.remove(lock, room.box), nullptr);  // not cut off
         room.writer.add(room.box);  // for the Room's own remove
     }
     EXPECT_EQ(ready_now(room.peer), "GOODBYE\n");  // already there

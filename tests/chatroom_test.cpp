@@ -464,8 +464,42 @@ TEST_F(ChatRoom, OneClientThatNeverReadsCannotStallTheRoom)
     EXPECT_EQ(received, count);
     EXPECT_TRUE(saw_lazy_leave);
     EXPECT_TRUE(server.wait_for_line([](const std::string& l) {
-        return l.find("(cut off: not reading)") != std::string::npos;
+        return l.find("(cut off: too far behind)") != std::string::npos;
     }));
+}
+
+// A member whose socket takes no byte for 5 s is cut off (docs/chatroom.md)
+// before it is 1 MiB behind: whispered to at 100 KB/s once its buffers are
+// full, it would pass 1 MiB only after 10 s.
+TEST_F(ChatRoom, AMemberWhoTakesNothingForFiveSecondsIsCutOff)
+{
+    Client lazy = join(server, "lazy");
+    Client talker = join(server, "talker");
+    const std::string text(400, 'x');
+    const std::string whisper = "PRIVATE lazy\r\n" + text + "\r\n";
+    std::string burst;  // 2 MB at once: no more than the buffers take
+    for (int i = 0; i < 5000; ++i)
+        burst += whisper;
+    talker.send(burst);
+    auto deadline = test::Clock::now() + std::chrono::seconds(60);
+    while (!server.wait_for_line(
+               [](const std::string& l) {
+                   return l.find("cut off") != std::string::npos;
+               },
+               milliseconds(0)) &&
+           test::Clock::now() < deadline) {
+        std::string second;  // 100 KB, as the input's pace: 250 a second
+        for (int i = 0; i < 250; ++i)
+            second += whisper;
+        talker.send(second);
+        std::this_thread::sleep_for(std::chrono::seconds(1));
+    }
+    EXPECT_TRUE(server.wait_for_line([](const std::string& l) {
+        return l.find("(cut off: took nothing for too long)") !=
+               std::string::npos;
+    }));
+    talker.send_line("WHO");
+    EXPECT_TRUE(talker.skip_to_line_ending("MEMBERS talker"));
 }
 
 // Each outbox may hold 1 MiB before its member is cut off; 300 members
@@ -550,6 +584,26 @@ TEST_F(ChatRoom, OddArgumentsGetErrorsAndNothingElse)
     expect_next(watcher, "\t");
     expect_next(watcher, "MESSAGE odd");
     expect_next(watcher, "done");
+}
+
+// A PRIVATE's text waits for its line end, however long the sender
+// pauses (the pause rule is MESSAGE's only); the last line before the
+// connection ends counts without one, as every last line does.
+TEST_F(ChatRoom, APrivateTextWithNoLineEndWaitsForItOrForTheEnd)
+{
+    Client alice = join(server, "alice");
+    Client bob = join(server, "bob");
+    expect_next(alice, "NEW bob");
+    bob.send("PRIVATE alice\nthe code");
+    std::this_thread::sleep_for(milliseconds(400));  // the input: a pause
+    bob.send(" is 1234\n");
+    expect_next(alice, "PRIVATE bob");
+    expect_next(alice, "the code is 1234");
+    bob.send("PRIVATE alice\nlast words");
+    bob.shutdown_write();  // the end of its input, with no line end
+    expect_next(alice, "PRIVATE bob");
+    expect_next(alice, "last words");
+    expect_next(alice, "LEFT bob");
 }
 
 TEST_F(ChatRoom, APrivateWithNoTextBeforeLeavingIsJustALeaving)

@@ -94,7 +94,7 @@ public:
         outbox.close_at = chat::Clock::now() + join_limit;
         writer_.add(outbox);
     }
-    bool exit(chat::Outbox& outbox)  // true if it was cut off
+    const char* exit(chat::Outbox& outbox)  // why it was cut off, if it was
     {
         std::unique_lock lock(mutex_);
         return writer_.remove(lock, outbox);
@@ -157,10 +157,10 @@ public:
     Visit& operator=(const Visit&) = delete;
     ~Visit() { end(); }
 
-    bool end()  // true if it was cut off; only the first call counts
+    const char* end()  // why it was cut off, if it was; only once
     {
         if (std::exchange(ended_, true))
-            return false;
+            return nullptr;
         try {
             room.leave(outbox);            // LEFT to the others, if it joined
             room.send_and_keep_pace();     // GOODBYE, LEFT: sent before we go
@@ -252,8 +252,8 @@ static std::string converse(net::Socket& client)
     bool late = name.empty() && chat::Clock::now() >= outbox.close_at;
     if (late)  // the writer has shut the socket for reading: say why
         error("no ADD within " + std::to_string(join_limit.count()) + " s");
-    if (visit->end())
-        return "cut off: not reading";
+    if (const char* why = visit->end())
+        return std::string("cut off: ") + why;
     return late ? "did not join in time" : "";
 }
 

@@ -57,10 +57,10 @@ void Writer::add(Outbox& box)
 
 void Writer::append(Outbox& box, std::string_view text)
 {
-    if (box.cut_off || box.gone)
+    if (box.cut_off != nullptr || box.gone)
         return;
     if (box.waiting() + text.size() > limit_) {
-        cut(box);  // too far behind: a SendQ, as IRC servers have
+        cut(box, "too far behind");  // a SendQ, as IRC servers have
         return;
     }
     box.queue.append(text);
@@ -88,7 +88,7 @@ void Writer::send_and_keep_pace(std::unique_lock<std::mutex>& lock)
                     last = box;
             if (last == nullptr)
                 return true;  // none yet: wait for readers, or for a stall
-            cut(*last);
+            cut(*last, "furthest behind when the room was full");
         }
         for (Outbox* box : behind_)  // not one whose socket took nothing
             if (!took_nothing_for(*box, patience))  // of late: the writer
@@ -99,12 +99,12 @@ void Writer::send_and_keep_pace(std::unique_lock<std::mutex>& lock)
         progress_.wait_for(lock, patience);
 }
 
-bool Writer::remove(std::unique_lock<std::mutex>& lock, Outbox& box)
+const char* Writer::remove(std::unique_lock<std::mutex>& lock, Outbox& box)
 {
     if (!progress_.wait_for(lock, stall_limit_, [&box] {
-            return box.waiting() == 0 || box.cut_off || box.gone;
+            return box.waiting() == 0 || box.cut_off != nullptr || box.gone;
         }))
-        cut(box);  // still not sent: it took too little for too long
+        cut(box, "took too little to say goodbye");  // still not sent
     for (auto* list : {&work_, &pass_})
         std::replace(list->begin(), list->end(), &box,
                      static_cast<Outbox*>(nullptr));
@@ -149,7 +149,7 @@ void Writer::run()
         pass_.clear();
         for (Outbox* box : std::vector<Outbox*>(full_.begin(), full_.end()))
             if (took_nothing_for(*box, stall_limit_))
-                cut(*box);  // it took no byte for stall_limit
+                cut(*box, "took nothing for too long");
         if (Clock::now() > trimmed + std::chrono::seconds(1)) {
             trimmed = Clock::now();  // idle members give big buffers back
             for (auto& [fd, box] : boxes_) {
@@ -170,7 +170,7 @@ void Writer::run()
 
 void Writer::send_some(Outbox& box)
 {
-    while (box.waiting() > 0 && !box.cut_off && !box.gone) {
+    while (box.waiting() > 0 && box.cut_off == nullptr && !box.gone) {
         ssize_t n = ::send(box.fd, box.queue.data() + box.sent, box.waiting(),
                            MSG_NOSIGNAL | MSG_DONTWAIT);
         if (n > 0) {
@@ -194,12 +194,12 @@ void Writer::send_some(Outbox& box)
     }
     if (box.waiting() <= limit_ / 8)  // caught up, not just under the mark
         behind_.erase(&box);
-    watch(box, box.waiting() > 0 && !box.cut_off && !box.gone);
+    watch(box, box.waiting() > 0 && box.cut_off == nullptr && !box.gone);
 }
 
-void Writer::cut(Outbox& box)
+void Writer::cut(Outbox& box, const char* why)
 {
-    box.cut_off = true;
+    box.cut_off = why;
     discard(box);
     behind_.erase(&box);
     watch(box, false);

@@ -27,10 +27,10 @@ struct Outbox {
     const int fd;
     std::string queue;  // sent up to `sent`, the rest waits
     std::size_t sent = 0;
-    Clock::time_point took;  // when it last took bytes, or became full
-    bool listed = false;     // in the Writer's list of work
-    bool cut_off = false;    // too far behind: nothing more is sent
-    bool gone = false;       // a send failed: the client has gone
+    Clock::time_point took;         // when it last took bytes, or became full
+    bool listed = false;            // in the Writer's list of work
+    const char* cut_off = nullptr;  // why nothing more is sent to it
+    bool gone = false;              // a send failed: the client has gone
     // Its socket is shut for reading then, so its reader sees the end; the
     // room sets it while the client has not joined.
     Clock::time_point close_at = Clock::time_point::max();
@@ -62,13 +62,14 @@ public:
     // (one that took nothing for 100 ms is left to the limit instead).
     void send_and_keep_pace(std::unique_lock<std::mutex>& lock);
     // A client leaving: waits until what is queued for it has gone (at
-    // most stall_limit), then forgets it. Returns whether it was cut off.
-    bool remove(std::unique_lock<std::mutex>& lock, Outbox& box);
+    // most stall_limit), then forgets it. Returns why it was cut off, if
+    // it was.
+    const char* remove(std::unique_lock<std::mutex>& lock, Outbox& box);
 
 private:
     void run();  // the thread
     void send_some(Outbox& box);
-    void cut(Outbox& box);
+    void cut(Outbox& box, const char* why);
     void discard(Outbox& box);  // its queue, and the bytes it counted
     // Its socket is full and has taken no byte for `how_long`.
     bool took_nothing_for(Outbox& box, Clock::duration how_long);
