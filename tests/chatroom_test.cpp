@@ -443,26 +443,19 @@ TEST_F(ChatRoom, OneClientThatNeverReadsCannotStallTheRoom)
     Chatter chatter(talker, count, text);
     int received = 0;
     bool saw_lazy_leave = false;
-    auto longest_wait = milliseconds(0);
-    auto last = test::Clock::now();
     while (received < count || !saw_lazy_leave) {
         auto line = reader.read_line();
         if (!line)
             break;
-        auto now = test::Clock::now();
-        longest_wait = std::max(
-            longest_wait, std::chrono::duration_cast<milliseconds>(now - last));
-        last = now;
         saw_lazy_leave = saw_lazy_leave || *line == "LEFT lazy";
         received += *line == text;
     }
-    // Never stalled for the 5 s after which lazy would be cut off for
-    // taking nothing (stage 5 stalls here until lazy goes); 4 s leaves room
-    // for a busy machine.
-    EXPECT_LT(longest_wait.count(), 4000) << "ms without a line";
     EXPECT_TRUE(chatter.finish()) << "the talker reads: not to be cut off";
     EXPECT_EQ(received, count);
     EXPECT_TRUE(saw_lazy_leave);
+    // Cut off for being 1 MiB behind: the room went on talking past it. Had
+    // the room waited for lazy (stage 5 waits until lazy goes), lazy would
+    // have been cut off by the 5 s rule instead, for taking nothing.
     EXPECT_TRUE(server.wait_for_line([](const std::string& l) {
         return l.find("(cut off: too far behind)") != std::string::npos;
     }));
