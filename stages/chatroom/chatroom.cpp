@@ -27,8 +27,9 @@ constexpr milliseconds stall_limit{5000};       // ...or when it takes no byte
 constexpr milliseconds pause_ends_line{250};    // MESSAGE sent with no \n
 constexpr std::chrono::seconds join_limit{60};  // to send ADD, or be closed
 
-// Everyone in the room, by name. Holding the lock we only append text to
-// outboxes, which never waits for a client, so the lock is never held long.
+// Everyone in the room, by name. Holding the lock we only post lines to
+// the writer, which never waits for a client, so the lock is never held
+// long; the writer copies a line for everyone into every member's outbox.
 class Room {
 public:
     bool join(const std::string& name, chat::Outbox* outbox)
@@ -39,7 +40,8 @@ public:
             return false;  // the name is taken
         members_.insert(place, Member{name, outbox});
         outbox->close_at = chat::Clock::time_point::max();  // it has joined
-        to_all("NEW " + name + "\n");
+        writer_.join(*outbox);
+        writer_.to_members("NEW " + name + "\n");
         writer_.append(*outbox, members_line());
         return true;
     }
@@ -53,13 +55,14 @@ public:
             return;
         std::string name = std::move(gone->name);
         members_.erase(gone);  // first: then whatever fails, it has left
-        to_all("LEFT " + name + "\n");
+        writer_.leave(outbox);
+        writer_.to_members("LEFT " + name + "\n");
     }
 
     void say(const std::string& sender, const std::string& text)
     {
         std::lock_guard lock(mutex_);
-        to_all("MESSAGE " + sender + "\n" + text + "\n");
+        writer_.to_members("MESSAGE " + sender + "\n" + text + "\n");
     }
 
     bool tell(const std::string& sender, const std::string& recipient,
@@ -112,19 +115,13 @@ private:
         std::string name;
         chat::Outbox* outbox;
     };
-    // Members are kept sorted by name in one vector: what the room does
-    // most is walk all of them, and a vector is the fastest walk there is.
+    // Members are kept sorted by name in one vector: MEMBERS lists them in
+    // that order, and a name is found by binary search.
     std::vector<Member>::iterator find(const std::string& name)
     {
         return std::lower_bound(
             members_.begin(), members_.end(), name,
             [](const Member& m, const std::string& n) { return m.name < n; });
-    }
-
-    void to_all(const std::string& text)
-    {
-        for (Member& member : members_)
-            writer_.append(*member.outbox, text);
     }
 
     std::string members_line() const  // "MEMBERS al bob", "... +9000"

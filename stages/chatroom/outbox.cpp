@@ -2,8 +2,8 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <cstdint>
 #include <malloc.h>
+#include <new>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -26,7 +26,7 @@ Writer::Writer(std::mutex& lock, std::size_t limit, std::size_t budget,
 {
     epoll_event event{};
     event.events = EPOLLIN;
-    event.data.fd = wake_;
+    event.data.ptr = nullptr;  // the eventfd; an outbox otherwise
     if (epoll_ < 0 || wake_ < 0 ||
         ::epoll_ctl(epoll_, EPOLL_CTL_ADD, wake_, &event) < 0)
         throw std::system_error(errno, std::generic_category(), "epoll");
@@ -46,24 +46,163 @@ Writer::~Writer()
     ::close(epoll_);
 }
 
-void Writer::add(Outbox& box)
+void Writer::wake()
 {
-    boxes_[box.fd] = &box;
-    epoll_event event{};     // EPOLLOUT only once its socket is full; edge-
-    event.events = EPOLLET;  // triggered: a hang-up is reported once
-    event.data.fd = box.fd;
-    ::epoll_ctl(epoll_, EPOLL_CTL_ADD, box.fd, &event);
+    if ((!posts_.empty() || leavers_ != nullptr) &&
+        !std::exchange(woken_, true)) {
+        std::uint64_t one = 1;
+        (void)!::write(wake_, &one, sizeof one);
+    }
 }
 
-void Writer::append(Outbox& box, std::string_view text)
+void Writer::send_and_keep_pace(std::unique_lock<std::mutex>& lock)
 {
-    if (box.cut_off != nullptr || box.gone)
+    std::uint64_t mine = posts_.empty() ? taken_ : taken_ + 1;
+    wake();
+    progress_.wait(lock, [&] {
+        return stopping_ || (taken_ >= mine && !pace_ && !over_budget_);
+    });
+}
+
+const char* Writer::remove(std::unique_lock<std::mutex>& lock, Outbox& box)
+{
+    box.next_leaver = leavers_;  // not a post: leaving needs no memory, and
+    leavers_ = &box;             // so it cannot fail
+    wake();
+    progress_.wait(lock, [&] { return stopping_ || box.removed; });
+    return box.cut_off;
+}
+
+// One pass: takes what was posted, copies each line into the outboxes it
+// is for, and sends every outbox that has something new, or room again.
+void Writer::run()
+{
+    epoll_event events[64];
+    std::vector<Post> posts;
+    Clock::time_point trimmed;
+    for (;;) {  // at least every 100 ms: stalls, deadlines, the pace
+        int n = ::epoll_wait(epoll_, events, 64,
+                             static_cast<int>(patience.count()));
+        Outbox* leavers = nullptr;
+        {
+            std::lock_guard lock(lock_);
+            if (stopping_)
+                return;
+            posts.swap(posts_);
+            leavers = std::exchange(leavers_, nullptr);
+            ++taken_;
+            woken_ = false;
+            std::uint64_t count;  // and the wake-ups that brought them
+            (void)!::read(wake_, &count, sizeof count);
+        }
+        for (int i = 0; i < n; ++i) {
+            auto* box = static_cast<Outbox*>(events[i].data.ptr);
+            if (box != nullptr && !std::exchange(box->listed, true))
+                work_.push_back(box);  // it has room again
+        }
+        for (Post& post : posts) {
+            try {
+                apply(post);
+            } catch (const std::bad_alloc&) {  // this one client only
+                if (post.box != nullptr)
+                    cut(*post.box, "out of memory");
+            }
+        }
+        posts.clear();
+        auto now = Clock::now();
+        for (Outbox* box = leavers; box != nullptr;) {
+            Outbox* next = box->next_leaver;  // before it may be forgotten
+            leave_members(*box);  // if something kept it from leaving
+            box->leave_by = now + stall_limit_;
+            try {
+                leaving_.push_back(box);
+            } catch (const std::bad_alloc&) {
+                forget(*box);  // what it was still to be sent is lost
+            }
+            box = next;
+        }
+        for (Outbox* box : work_) {
+            box->listed = false;
+            send_some(*box);
+        }
+        work_.clear();
+        for (auto it = full_.begin(); it != full_.end();) {
+            Outbox* box = *it++;  // cut() takes it out of full_
+            if (took_nothing_for(*box, stall_limit_))
+                cut(*box, "took nothing for too long");
+        }
+        keep_within_budget();
+        for (std::size_t i = 0; i < leaving_.size();) {
+            Outbox& box = *leaving_[i];
+            if (box.sending() && box.waiting() > 0 && now >= box.leave_by)
+                cut(box, "took too little to say goodbye");
+            if (box.sending() && box.waiting() > 0) {
+                ++i;  // still sending what it was told before it left
+            } else {
+                forget(box);
+                leaving_[i] = leaving_.back();
+                leaving_.pop_back();
+            }
+        }
+        bool once_a_second = now > trimmed + std::chrono::seconds(1);
+        if (once_a_second) {
+            trimmed = now;  // members idle for a second give big buffers back
+            for (Outbox* box : boxes_)
+                if (!std::exchange(box->used, false) && box->waiting() == 0 &&
+                    box->queue.capacity() > keep)
+                    discard(*box);
+            if (std::exchange(freed_, false))
+                ::malloc_trim(0);  // and glibc gives the memory to the system
+        }
+        publish(now, once_a_second);
+    }
+}
+
+void Writer::apply(Post& post)
+{
+    Outbox* box = post.box;
+    switch (post.kind) {
+    case Kind::add: {
+        boxes_.insert(box);
+        if (work_.capacity() < boxes_.size())  // then listing a box
+            work_.reserve(2 * boxes_.size());  // never needs memory
+        epoll_event event{};     // EPOLLOUT only once its socket is full;
+        event.events = EPOLLET;  // edge-triggered: a hang-up is reported once
+        event.data.ptr = box;
+        ::epoll_ctl(epoll_, EPOLL_CTL_ADD, box->fd, &event);
+        break;
+    }
+    case Kind::join:
+        members_.push_back(box);
+        break;
+    case Kind::leave:
+        leave_members(*box);
+        break;
+    case Kind::text:
+        if (box != nullptr)
+            put(*box, post.text);
+        else
+            for (Outbox* member : members_)  // the room's one long walk
+                put(*member, post.text);
+        break;
+    }
+}
+
+void Writer::put(Outbox& box, const std::string& text)
+{
+    if (!box.sending())
         return;
     if (box.waiting() + text.size() > limit_) {
         cut(box, "too far behind");  // a SendQ, as IRC servers have
         return;
     }
-    box.queue.append(text);
+    try {
+        box.queue.append(text);
+    } catch (const std::bad_alloc&) {
+        cut(box, "out of memory");
+        return;
+    }
+    box.used = true;
     total_ += text.size();
     if (box.waiting() > limit_ / 4)
         behind_.insert(&box);
@@ -71,106 +210,9 @@ void Writer::append(Outbox& box, std::string_view text)
         work_.push_back(&box);
 }
 
-void Writer::send_and_keep_pace(std::unique_lock<std::mutex>& lock)
-{
-    if (!work_.empty() && !std::exchange(woken_, true)) {
-        std::uint64_t one = 1;
-        (void)!::write(wake_, &one, sizeof one);
-    }
-    auto must_wait = [&] {
-        // The room's memory: cut the one furthest behind of those not
-        // reading. A bigger room needs more in flight: 16 KiB a member.
-        while (total_ > budget_ + keep * boxes_.size()) {
-            Outbox* last = nullptr;
-            for (Outbox* box : full_)
-                if (took_nothing_for(*box, std::chrono::seconds(1)) &&
-                    (last == nullptr || box->waiting() > last->waiting()))
-                    last = box;
-            if (last == nullptr)
-                return true;  // none yet: wait for readers, or for a stall
-            cut(*last, "furthest behind when the room was full");
-        }
-        for (Outbox* box : behind_)  // not one whose socket took nothing
-            if (!took_nothing_for(*box, patience))  // of late: the writer
-                return true;                        // may just be busy
-        return false;
-    };
-    while (must_wait())
-        progress_.wait_for(lock, patience);
-}
-
-const char* Writer::remove(std::unique_lock<std::mutex>& lock, Outbox& box)
-{
-    if (!progress_.wait_for(lock, stall_limit_, [&box] {
-            return box.waiting() == 0 || box.cut_off != nullptr || box.gone;
-        }))
-        cut(box, "took too little to say goodbye");  // still not sent
-    for (auto* list : {&work_, &pass_})
-        std::replace(list->begin(), list->end(), &box,
-                     static_cast<Outbox*>(nullptr));
-    behind_.erase(&box);
-    full_.erase(&box);
-    boxes_.erase(box.fd);
-    ::epoll_ctl(epoll_, EPOLL_CTL_DEL, box.fd, nullptr);
-    return box.cut_off;
-}
-
-// One pass: takes the outboxes appended to, and sends each, taking the
-// room's lock for one outbox at a time, so readers can append meanwhile.
-void Writer::run()
-{
-    epoll_event events[64];
-    Clock::time_point trimmed;
-    for (;;) {
-        int n = ::epoll_wait(epoll_, events, 64, 1000);  // 1 s: stalls
-        std::unique_lock lock(lock_);
-        if (stopping_)
-            return;
-        for (int i = 0; i < n; ++i) {
-            std::uint64_t count;
-            auto found = boxes_.find(events[i].data.fd);
-            if (events[i].data.fd == wake_)
-                (void)!::read(wake_, &count, sizeof count);
-            else if (found != boxes_.end() &&
-                     !std::exchange(found->second->listed, true))
-                work_.push_back(found->second);  // it has room again
-        }
-        woken_ = false;
-        pass_.swap(work_);
-        for (Outbox* box : pass_)
-            if (box != nullptr)       // null: it left
-                box->listed = false;  // appended from now: the next pass
-        for (std::size_t i = 0; i < pass_.size(); ++i) {
-            if (pass_[i] != nullptr)
-                send_some(*pass_[i]);
-            lock.unlock();  // readers may append, members leave
-            lock.lock();
-        }
-        pass_.clear();
-        for (Outbox* box : std::vector<Outbox*>(full_.begin(), full_.end()))
-            if (took_nothing_for(*box, stall_limit_))
-                cut(*box, "took nothing for too long");
-        if (Clock::now() > trimmed + std::chrono::seconds(1)) {
-            trimmed = Clock::now();  // idle members give big buffers back
-            for (auto& [fd, box] : boxes_) {
-                if (box->waiting() == 0 && box->queue.capacity() > keep)
-                    discard(*box);
-                if (trimmed >= box->close_at)
-                    ::shutdown(fd, SHUT_RD);  // what it is sent still goes
-            }
-            bool trim = std::exchange(freed_, false);
-            lock.unlock();
-            if (trim)
-                ::malloc_trim(0);  // and glibc gives the memory to the system
-            lock.lock();
-        }
-        progress_.notify_all();
-    }
-}
-
 void Writer::send_some(Outbox& box)
 {
-    while (box.waiting() > 0 && box.cut_off == nullptr && !box.gone) {
+    while (box.waiting() > 0 && box.sending()) {
         ssize_t n = ::send(box.fd, box.queue.data() + box.sent, box.waiting(),
                            MSG_NOSIGNAL | MSG_DONTWAIT);
         if (n > 0) {
@@ -194,17 +236,57 @@ void Writer::send_some(Outbox& box)
     }
     if (box.waiting() <= limit_ / 8)  // caught up, not just under the mark
         behind_.erase(&box);
-    watch(box, box.waiting() > 0 && box.cut_off == nullptr && !box.gone);
+    watch(box, box.waiting() > 0 && box.sending());
+}
+
+// The room's memory: while the outboxes hold more than the budget, cut
+// the one furthest behind of those not reading. A bigger room needs more
+// in flight: 16 KiB a client.
+void Writer::keep_within_budget()
+{
+    over_ = false;
+    while (total_ > budget_ + keep * boxes_.size()) {
+        Outbox* last = nullptr;
+        for (Outbox* box : full_)
+            if (took_nothing_for(*box, std::chrono::seconds(1)) &&
+                (last == nullptr || box->waiting() > last->waiting()))
+                last = box;
+        if (last == nullptr) {
+            over_ = true;  // none yet: talkers wait, for readers or a stall
+            return;
+        }
+        cut(*last, "furthest behind when the room was full");
+    }
+}
+
+// What talkers and leavers wait for, after each pass.
+void Writer::publish(Clock::time_point now, bool once_a_second)
+{
+    bool pace = false;  // not for one whose socket took nothing of late:
+    for (Outbox* box : behind_)  // the writer may just be busy
+        pace = pace || !took_nothing_for(*box, patience);
+    {
+        std::lock_guard lock(lock_);
+        pace_ = pace;
+        over_budget_ = over_;
+        if (once_a_second)
+            for (Outbox* box : boxes_)
+                if (now >= box->close_at)
+                    ::shutdown(box->fd, SHUT_RD);  // what it is sent still goes
+    }
+    progress_.notify_all();
 }
 
 void Writer::cut(Outbox& box, const char* why)
 {
-    box.cut_off = why;
+    {
+        std::lock_guard lock(lock_);
+        box.cut_off = why;
+    }
     discard(box);
     behind_.erase(&box);
     watch(box, false);
     ::shutdown(box.fd, SHUT_RDWR);  // its reader sees the end, and leaves
-    progress_.notify_all();
 }
 
 void Writer::discard(Outbox& box)
@@ -213,6 +295,23 @@ void Writer::discard(Outbox& box)
     freed_ = freed_ || box.queue.capacity() > keep;
     std::string().swap(box.queue);
     box.sent = 0;
+}
+
+void Writer::leave_members(Outbox& box)  // if it is one
+{
+    members_.erase(std::remove(members_.begin(), members_.end(), &box),
+                   members_.end());
+}
+
+void Writer::forget(Outbox& box)
+{
+    discard(box);
+    behind_.erase(&box);
+    full_.erase(&box);
+    boxes_.erase(&box);
+    ::epoll_ctl(epoll_, EPOLL_CTL_DEL, box.fd, nullptr);
+    std::lock_guard lock(lock_);
+    box.removed = true;  // its owner may destroy it now
 }
 
 bool Writer::took_nothing_for(Outbox& box, Clock::duration how_long)
@@ -232,7 +331,7 @@ void Writer::watch(Outbox& box, bool full)
     }
     epoll_event event{};
     event.events = EPOLLET | (full ? EPOLLOUT : 0u);
-    event.data.fd = box.fd;
+    event.data.ptr = &box;
     ::epoll_ctl(epoll_, EPOLL_CTL_MOD, box.fd, &event);
 }
 

@@ -1,96 +1,147 @@
-// The chat room's output: an Outbox per member, and one Writer thread that
-// sends them all. Whoever talks only appends to outboxes, under the room's
-// lock, and never waits for a client. The Writer sends what was appended
-// with sends that never wait; where a socket is full, epoll tells it when
-// the client has made room (EPOLLOUT). So one client that stops reading
-// cannot stall the room, as it stalls stage 5.
+// The chat room's output: an Outbox per client, and one Writer thread that
+// fills and sends them all. Whoever talks only posts: a line for every
+// member, or for one client, put on the Writer's list under the room's
+// lock. It never waits for a client and never touches an outbox. The
+// Writer copies each posted line into the outboxes it is for, and sends
+// them with sends that never wait; where a socket is full, epoll tells it
+// when the client has made room (EPOLLOUT). So one client that stops
+// reading cannot stall the room, as it stalls stage 5; and as only the
+// Writer touches the outboxes, they need no lock and stay in its cache.
 #pragma once
 
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
+#include <cstdint>
 #include <mutex>
 #include <string>
-#include <string_view>
 #include <thread>
-#include <unordered_map>
 #include <unordered_set>
+#include <utility>
 #include <vector>
 
 namespace chat {
 
 using Clock = std::chrono::steady_clock;
 
-// What waits to be sent to one client. The room's lock guards all of it.
+// What waits to be sent to one client.
 struct Outbox {
     explicit Outbox(int socket) : fd(socket) {}
     const int fd;
+    // Under the room's lock. Its socket is shut for reading at close_at, so
+    // its reader sees the end (the room sets it while it has not joined).
+    Clock::time_point close_at = Clock::time_point::max();
+    const char* cut_off = nullptr;  // why nothing more is sent to it
+    bool removed = false;           // the Writer has forgotten it
+    Outbox* next_leaver = nullptr;  // a list that needs no memory to join
+    // The Writer's alone:
     std::string queue;  // sent up to `sent`, the rest waits
     std::size_t sent = 0;
-    Clock::time_point took;         // when it last took bytes, or became full
-    bool listed = false;            // in the Writer's list of work
-    const char* cut_off = nullptr;  // why nothing more is sent to it
-    bool gone = false;              // a send failed: the client has gone
-    // Its socket is shut for reading then, so its reader sees the end; the
-    // room sets it while the client has not joined.
-    Clock::time_point close_at = Clock::time_point::max();
+    Clock::time_point took;      // when it last took bytes, or became full
+    bool listed = false;         // in the Writer's list of work
+    bool used = false;           // appended to since the last trim
+    bool gone = false;           // a send failed: the client has gone
+    Clock::time_point leave_by;  // when it is cut off, if still sending
     std::size_t waiting() const { return queue.size() - sent; }
+    bool sending() const { return cut_off == nullptr && !gone; }
 };
 
 class Writer {
+    enum class Kind { add, join, leave, text };
+    struct Post {
+        Kind kind;
+        Outbox* box;  // null: every member
+        std::string text;
+    };
+    void post(Kind kind, Outbox* box, std::string text = {})
+    {
+        posts_.push_back({kind, box, std::move(text)});
+    }
+
 public:
     // A client with more than `limit` bytes waiting, or that takes no byte
     // for `stall_limit`, is cut off: its socket is shut down, so its reader
     // sees the end. While all outboxes together hold more than `budget`
-    // bytes (plus 16 KiB per client), talkers wait (send_and_keep_pace),
-    // and the one furthest behind of those that took nothing for a second
-    // is cut off. `lock` is the room's.
+    // bytes (plus 16 KiB per client), the one furthest behind of those
+    // that took nothing for a second is cut off, and talkers wait until
+    // there is one. `lock` is the room's.
     Writer(std::mutex& lock, std::size_t limit, std::size_t budget,
            std::chrono::milliseconds stall_limit);
     Writer(const Writer&) = delete;
     Writer& operator=(const Writer&) = delete;
     ~Writer();
 
-    // All of the following with the room's lock held.
-    void add(Outbox& box);
-    // Queues `text` for the client (or cuts it off, past the limit).
-    void append(Outbox& box, std::string_view text);
-    // After a reader has handled all the lines of one read: the Writer
-    // sends what they appended, in one send per client. Then, so that
+    // All of the following with the room's lock held, in the order the
+    // room wants things to happen: the Writer does them in that order.
+    void add(Outbox& box)  // a client came
+    {
+        box.cut_off = nullptr;
+        box.removed = false;
+        post(Kind::add, &box);
+    }
+    void join(Outbox& box) { post(Kind::join, &box); }  // to_members: it too
+    void leave(Outbox& box) { post(Kind::leave, &box); }
+    void to_members(std::string text)
+    {
+        post(Kind::text, nullptr, std::move(text));
+    }
+    void append(Outbox& box, std::string text)  // to one client
+    {
+        post(Kind::text, &box, std::move(text));
+    }
+    // After a reader has handled all the lines of one read: wakes the
+    // Writer, and waits until it has taken what was posted. Then, so that
     // whoever talks goes at the pace of those who read, waits while a
     // client more than a quarter of the limit behind still takes bytes
-    // (one that took nothing for 100 ms is left to the limit instead).
+    // (one that took nothing for 100 ms is left to the limit instead), or
+    // while the room is over its budget.
     void send_and_keep_pace(std::unique_lock<std::mutex>& lock);
     // A client leaving: waits until what is queued for it has gone (at
-    // most stall_limit), then forgets it. Returns why it was cut off, if
-    // it was.
+    // most stall_limit), and the Writer has forgotten it. Returns why it
+    // was cut off, if it was.
     const char* remove(std::unique_lock<std::mutex>& lock, Outbox& box);
 
 private:
     void run();  // the thread
+    void wake();
+    void apply(Post& post);
+    void put(Outbox& box, const std::string& text);
     void send_some(Outbox& box);
     void cut(Outbox& box, const char* why);
     void discard(Outbox& box);  // its queue, and the bytes it counted
+    void leave_members(Outbox& box);
+    void forget(Outbox& box);
     // Its socket is full and has taken no byte for `how_long`.
     bool took_nothing_for(Outbox& box, Clock::duration how_long);
     void watch(Outbox& box, bool full);
+    void keep_within_budget();
+    void publish(Clock::time_point now, bool once_a_second);
 
     std::mutex& lock_;
     const std::size_t limit_;
     const std::size_t budget_;
-    std::size_t total_ = 0;  // bytes waiting in all outboxes
-    bool freed_ = false;     // big buffers freed: time for malloc_trim
     const std::chrono::milliseconds stall_limit_;
-    std::condition_variable progress_;  // after each pass: talkers, leavers
-    std::unordered_map<int, Outbox*> boxes_;  // by descriptor, for epoll
-    std::vector<Outbox*> work_;               // appended to since a pass
-    std::vector<Outbox*> pass_;               // being sent now
-    std::unordered_set<Outbox*> behind_;      // over a quarter of the limit
-    std::unordered_set<Outbox*> full_;        // waiting for EPOLLOUT
+    // Under the room's lock:
+    std::vector<Post> posts_;    // not taken by the Writer yet
+    Outbox* leavers_ = nullptr;  // removed, not taken by the Writer yet
+    std::uint64_t taken_ = 0;    // passes that took posts_
+    bool pace_ = false;          // a client well behind still reads
+    bool over_budget_ = false;
     bool woken_ = false;
     bool stopping_ = false;
+    std::condition_variable progress_;  // after each pass
+    // The Writer's alone:
+    std::unordered_set<Outbox*> boxes_;   // every client
+    std::vector<Outbox*> members_;        // those that joined
+    std::vector<Outbox*> work_;           // appended to, or has room
+    std::unordered_set<Outbox*> behind_;  // over a quarter of the limit
+    std::unordered_set<Outbox*> full_;    // waiting for EPOLLOUT
+    std::vector<Outbox*> leaving_;        // removed, still sending
+    std::size_t total_ = 0;               // bytes waiting in all outboxes
+    bool freed_ = false;  // big buffers freed: time for malloc_trim
+    bool over_ = false;   // over the budget, and no one to cut yet
     int epoll_ = -1;
-    int wake_ = -1;  // an eventfd: there is work
+    int wake_ = -1;  // an eventfd: there are posts
     std::thread thread_;
 };
 
