@@ -4,13 +4,17 @@
 #include "line_reader.hpp"
 #include "process.hpp"
 #include "socket.hpp"
+#include "socket_pair.hpp"
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstdio>
+#include <fstream>
 #include <gtest/gtest.h>
 #include <optional>
 #include <poll.h>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <sys/resource.h>
@@ -221,6 +225,76 @@ TEST_F(ChatRoom, ALogThatNoOneReadsAnyMoreIsNoReasonToStop)
 
 // MEMBERS names at most chat::max_listed members, then how many more: a
 // room of thousands does not send a line longer than any client reads.
+// How many lines of `length` bytes a local socket holds before its
+// writer waits: what the server's log holds while the test reads nothing.
+int lines_a_socket_holds(std::size_t length)
+{
+    test::SocketPair pair;
+    const std::string line = std::string(length - 1, 'x') + "\n";
+    int held = 0;
+    while (::send(pair.a, line.data(), line.size(), MSG_DONTWAIT) > 0)
+        ++held;
+    ::close(pair.a);
+    ::close(pair.b);
+    return held;
+}
+
+// How many connections to `port` wait in its listening socket's queue for
+// the server to accept them (the kernel's /proc/net/tcp and tcp6).
+long waiting_to_be_accepted(std::uint16_t port)
+{
+    char local_port[8];
+    std::snprintf(local_port, sizeof local_port, ":%04X", port);
+    for (const char* table : {"/proc/net/tcp6", "/proc/net/tcp"}) {
+        std::ifstream in(table);
+        std::string line;
+        std::getline(in, line);  // the header
+        while (std::getline(in, line)) {
+            std::istringstream fields(line);
+            std::string slot, local, remote, state, queues;
+            fields >> slot >> local >> remote >> state >> queues;
+            if (state == "0A" && local.size() > 5 &&
+                local.compare(local.size() - 5, 5, local_port) == 0)
+                return std::stol(queues.substr(queues.find(':') + 1), nullptr,
+                                 16);
+        }
+    }
+    return -1;
+}
+
+// A log that nobody reads for a while (a terminal stopped with Ctrl-S)
+// stops only the threads that write to it, each at its next line: the
+// members talk on, and the accept loop, which does not log, goes on.
+TEST_F(ChatRoom, ALogThatBlocksHoldsUpOnlyWhoeverLogs)
+{
+    Client alice = join(server, "alice");
+    Client bob = join(server, "bob");
+    expect_next(alice, "NEW bob");
+    server.hold_stdout();
+    // Each visitor is logged, "Connected 127.0.0.1:PORT": twice as many
+    // as the log holds, so the last ones wait to be logged.
+    const int holds = lines_a_socket_holds(sizeof "Connected 127.0.0.1:65535");
+    if (holds > 2000)
+        GTEST_SKIP() << "the log holds " << holds << " lines here";
+    std::vector<Client> visitors;
+    for (int i = 0; i < 2 * holds; ++i)
+        visitors.emplace_back(server.port());
+    visitors.back().send_line("WHO");  // its thread waits to log first
+    alice.send_line("MESSAGE still talking");
+    expect_next(bob, "MESSAGE alice");
+    expect_next(bob, "still talking");
+    Client late(server.port());  // every one of them is accepted
+    auto deadline = test::Clock::now() + test::event_timeout;
+    while (waiting_to_be_accepted(server.port()) != 0 &&
+           test::Clock::now() < deadline)
+        std::this_thread::sleep_for(milliseconds(10));  // polling /proc
+    EXPECT_EQ(waiting_to_be_accepted(server.port()), 0);
+    EXPECT_EQ(visitors.back().read_line(test::quiet_period), std::nullopt)
+        << "not held up by the log";
+    server.release_stdout();
+    EXPECT_EQ(visitors.back().read_line(), "ERROR join first: ADD <name>");
+}
+
 TEST_F(ChatRoom, MembersListsAThousandNamesThenHowManyMore)
 {
     rlimit files{};
@@ -514,7 +588,7 @@ TEST_F(ChatRoom, MembersWhoNeverReadCostTheRoomABoundedTotal)
     Chatter chatter(talker, count, std::string(500, 'x'));
     EXPECT_TRUE(chatter.finish()) << "the talker reads: not to be cut off";
     EXPECT_TRUE(chatter.heard_all());
-    const long peak = test::status_kib(server.pid(), "VmHWM");
+    const long peak = test::proc_status(server.pid(), "VmHWM");
     ASSERT_GT(peak, 0) << "the room has gone";
     if (!test::sanitized) {  // ASan keeps freed memory in quarantine
         EXPECT_LT(peak - start, 128 * 1024) << "KiB more at the peak";

@@ -483,7 +483,7 @@ TEST_P(ThreadedStage, OutOfThreadsOneClientIsRefusedAndTheOthersGoOn)
     Server server(stage());
     auto c = talk(server);
     // Room for a few more threads only: each reserves 8 MiB of stack.
-    const long kib = test::status_kib(server.pid(), "VmSize") + 40L * 1024;
+    const long kib = test::proc_status(server.pid(), "VmSize") + 40L * 1024;
     ASSERT_GT(kib, 40L * 1024);
     const rlimit limit{static_cast<rlim_t>(kib) * 1024,
                        static_cast<rlim_t>(kib) * 1024};

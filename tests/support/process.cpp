@@ -94,6 +94,7 @@ Process::Process(std::vector<std::string> argv)
 
 Process::~Process()
 {
+    release_stdout();
     stop_and_check();
     close_stdin();
     reader_.join();  // ends when the child's stdout closes
@@ -123,6 +124,10 @@ void Process::read_stdout()
     std::string partial;
     char chunk[4096];
     for (;;) {
+        {
+            std::unique_lock lock(mutex_);
+            changed_.wait(lock, [this] { return !held_; });
+        }
         ssize_t n = ::read(stdout_, chunk, sizeof chunk);
         if (n < 0 && errno == EINTR)
             continue;
@@ -146,6 +151,19 @@ void Process::read_stdout()
 void Process::close_stdout()
 {
     ::shutdown(stdout_, SHUT_RDWR);  // the reader thread sees the end
+}
+
+void Process::hold_stdout()
+{
+    std::lock_guard lock(mutex_);
+    held_ = true;
+}
+
+void Process::release_stdout()
+{
+    std::lock_guard lock(mutex_);
+    held_ = false;
+    changed_.notify_all();
 }
 
 void Process::write_stdin(std::string_view text)
@@ -248,7 +266,7 @@ void expect_memory_near(const Process& process, long start_kib)
     }
 }
 
-long status_kib(pid_t pid, const std::string& key)
+long proc_status(pid_t pid, const std::string& key)
 {
     std::ifstream status("/proc/" + std::to_string(pid) + "/status");
     std::string word;
@@ -260,7 +278,7 @@ long status_kib(pid_t pid, const std::string& key)
 
 long Process::resident_kib() const
 {
-    return status_kib(pid_, "VmRSS");
+    return proc_status(pid_, "VmRSS");
 }
 
 std::string Process::error_output() const

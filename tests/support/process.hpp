@@ -51,6 +51,10 @@ public:
     // Stops reading its stdout, as `program | head -n1` does after a line:
     // what it prints from now on fails with EPIPE (and SIGPIPE).
     void close_stdout();
+    // Stops reading its stdout for a while, as a terminal stopped with
+    // Ctrl-S does: once the buffer between is full, what it prints waits.
+    void hold_stdout();
+    void release_stdout();
 
     // Waits until a line of stdout satisfies `match`, returns that line.
     // wait_for_line looks at every line so far; wait_for_next_line only
@@ -106,12 +110,13 @@ private:
     std::vector<std::string> lines_;
     size_t next_ = 0;  // where wait_for_next_line looks from
     bool stdout_closed_ = false;
+    bool held_ = false;  // hold_stdout
     std::thread reader_;
 };
 
-// A size from /proc/PID/status, in KiB: "VmRSS", "VmHWM" (the peak of
-// VmRSS), "VmSize" (address space); 0 if the process has ended.
-long status_kib(pid_t pid, const std::string& key);
+// A number from /proc/PID/status: "VmRSS", "VmHWM" (the peak of VmRSS),
+// "VmSize" (address space), in KiB; "Threads"; 0 if the process has ended.
+long proc_status(pid_t pid, const std::string& key);
 
 // Its resident memory is back within 10 MiB of `start_kib` (checked in the
 // plain build only: ASan keeps freed memory in quarantine on purpose).
