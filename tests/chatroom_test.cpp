@@ -277,6 +277,7 @@ TEST_F(ChatRoom, ALogThatBlocksHoldsUpOnlyWhoeverLogs)
     if (holds > 2000)
         GTEST_SKIP() << "the log holds " << holds << " lines here";
     std::vector<Client> visitors;
+    visitors.reserve(2 * static_cast<std::size_t>(holds));
     for (int i = 0; i < 2 * holds; ++i)
         visitors.emplace_back(server.port());
     visitors.back().send_line("WHO");  // its thread waits to log first
