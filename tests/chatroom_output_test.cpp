@@ -56,7 +56,8 @@ struct Room {
     ~Room()
     {
         std::unique_lock lock(mutex);
-        writer.remove(lock, box);
+        if (!box.removed)  // a test may have removed it already
+            writer.remove(lock, box);
         lock.unlock();
         ::close(pair.a);
         ::close(pair.b);
@@ -141,7 +142,6 @@ TEST(Writer, RemoveWaitsUntilWhatIsQueuedHasGone)
         std::unique_lock lock(room.mutex);
         room.writer.send_and_keep_pace(lock);
         EXPECT_EQ(room.writer.remove(lock, room.box), nullptr);  // not cut off
-        room.writer.add(room.box);  // for the Room's own remove
     }
     EXPECT_EQ(ready_now(room.peer), "GOODBYE\n");  // already there
 }

@@ -28,8 +28,9 @@ using Clock = std::chrono::steady_clock;
 struct Outbox {
     explicit Outbox(int socket) : fd(socket) {}
     const int fd;
-    // Under the room's lock. Its socket is shut for reading at close_at, so
-    // its reader sees the end (the room sets it while it has not joined).
+    // Under the room's lock (close_at is written by the client's own thread
+    // only, which may read it without). Its socket is shut for reading at
+    // close_at, so its reader sees the end (set while it has not joined).
     Clock::time_point close_at = Clock::time_point::max();
     const char* cut_off = nullptr;  // why nothing more is sent to it
     bool removed = false;           // the Writer has forgotten it
@@ -73,12 +74,7 @@ public:
 
     // All of the following with the room's lock held, in the order the
     // room wants things to happen: the Writer does them in that order.
-    void add(Outbox& box)  // a client came
-    {
-        box.cut_off = nullptr;
-        box.removed = false;
-        post(Kind::add, &box);
-    }
+    void add(Outbox& box) { post(Kind::add, &box); }    // a client came
     void join(Outbox& box) { post(Kind::join, &box); }  // to_members: it too
     void leave(Outbox& box) { post(Kind::leave, &box); }
     void to_members(std::string text)
