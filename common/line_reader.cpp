@@ -17,20 +17,23 @@ void LineBuffer::append(std::string_view bytes)
 bool LineBuffer::next_line(std::string& line)
 {
     cut_ = false;
-    std::size_t end = buffer_.find('\n', start_);
-    std::size_t length = end - start_;  // of the text, without "\r\n"
-    if (end != std::string::npos && end > start_ && buffer_[end - 1] == '\r')
-        --length;
-    if (end != std::string::npos && length <= max_line_) {
-        line.assign(buffer_, start_, length);
-        start_ = end + 1;
-        return true;
+    std::string_view rest = std::string_view(buffer_).substr(start_);
+    std::size_t end = rest.find('\n');
+    if (end != std::string_view::npos) {
+        std::size_t length = end;  // of the text, without "\r\n"
+        if (length > 0 && rest[end - 1] == '\r')
+            --length;
+        if (length <= max_line_) {
+            line.assign(rest.data(), length);
+            start_ += end + 1;
+            return true;
+        }
     }
     // Too long, or no "\n" yet. Cut a piece only when at least two more
     // bytes follow it: then the rest is never just a line end, which would
     // read as a blank line that the client never typed.
-    if (size() >= max_line_ + 2) {
-        line.assign(buffer_, start_, max_line_);
+    if (rest.size() >= max_line_ + 2) {
+        line.assign(rest.data(), max_line_);
         start_ += max_line_;
         cut_ = true;
         return true;

@@ -37,8 +37,8 @@ public:
 private:
     std::size_t max_line_;
     std::string buffer_;     // received; returned up to start_
-    std::size_t start_ = 0;  // moved to the front once per append, so
-    bool cut_ = false;       // many short lines cost no more than long ones
+    std::size_t start_ = 0;  // moved to the front once per append, so a
+    bool cut_ = false;       // line costs the same however many share a read
 };
 
 // Lines from a descriptor: read() as often as it takes to make a line.

@@ -1,6 +1,8 @@
-// How fast net::LineBuffer parses short lines against long ones: the same
-// 64 MiB of input, fed in reads of 16 KiB as LineReader does, as lines of
-// 1 byte and of 512 bytes. A benchmark to run by hand, not a timed test:
+// How fast net::LineBuffer parses short lines against long ones, and whether
+// a line costs more when many arrive in one read (it did when each line was
+// erased from the front of the buffer). 64 MiB of lines, fed in reads of
+// 16 KiB as LineReader does, and of 1 MiB. A benchmark to run by hand, not a
+// timed test:
 //   cmake --build build/bench --target line_buffer_bench
 //   build/bench/bin/line_buffer_bench
 #include "line_reader.hpp"
@@ -8,13 +10,17 @@
 #include <chrono>
 #include <fmt/core.h>
 #include <string>
-#include <string_view>
 
-// Megabytes per second for `total` bytes of lines of `length` bytes.
-static double rate(std::size_t length, std::size_t total)
+struct Rate {
+    double mb_per_s;
+    double ns_per_line;
+};
+
+// `total` bytes of lines of `length` bytes, appended `read` bytes at a time.
+static Rate rate(std::size_t length, std::size_t read, std::size_t total)
 {
     std::string input;
-    while (input.size() < (16 << 10))
+    while (input.size() < read)
         input += std::string(length, 'x') + "\n";
     net::LineBuffer buffer;
     std::string line;
@@ -27,17 +33,20 @@ static double rate(std::size_t length, std::size_t total)
     }
     std::chrono::duration<double> took =
         std::chrono::steady_clock::now() - start;
-    if (lines == 0)
-        return 0;
-    return static_cast<double>(total) / took.count() / 1e6;
+    double seconds = took.count();
+    return {static_cast<double>(total) / seconds / 1e6,
+            seconds * 1e9 / static_cast<double>(lines)};
 }
 
 int main()
 {
     const std::size_t total = std::size_t{64} << 20;
-    double short_lines = rate(1, total);
-    double long_lines = rate(512, total);
-    fmt::print("1-byte lines:   {:8.0f} MB/s\n", short_lines);
-    fmt::print("512-byte lines: {:8.0f} MB/s\n", long_lines);
-    fmt::print("long / short:   {:8.1f}\n", long_lines / short_lines);
+    fmt::print("{:>14} {:>10} {:>10} {:>10}\n", "line", "read", "MB/s",
+               "ns/line");
+    for (std::size_t length : {1, 512})
+        for (std::size_t read : {16 << 10, 1 << 20}) {
+            Rate r = rate(length, read, total);
+            fmt::print("{:>9} bytes {:>7} KiB {:>10.0f} {:>10.1f}\n", length,
+                       read >> 10, r.mb_per_s, r.ns_per_line);
+        }
 }
