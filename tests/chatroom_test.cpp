@@ -10,6 +10,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <gtest/gtest.h>
 #include <optional>
@@ -371,6 +372,37 @@ TEST_F(ChatRoom, AClientThatJustDisappearsLeavesToo)
     expect_next(alice, "bye");
     bob.reset();  // no QUIT, no goodbye: a reset
     expect_next(alice, "LEFT bob");
+}
+
+// A client's thread that ends by an exception (here: out of memory at its
+// message) still leaves the room on its way out, through Visit's
+// destructor: the others hear LEFT, the name is free again, and no
+// pointer to its freed outbox stays with the writer (docs/chatroom.md).
+TEST(ChatRoomFailing, AClientWhoseThreadFailsStillLeavesTheRoom)
+{
+    // chatroom_failing_new fails every allocation of exactly this size:
+    // the copy of this text, made by alice's thread only. (This test has
+    // one thread while it sets the server's environment.)
+    const std::string text(333, 'x');
+    std::string size = std::to_string(text.size() + 1);
+    // NOLINTNEXTLINE(concurrency-mt-unsafe)
+    ::setenv("CHAT_FAILING_NEW_SIZE", size.c_str(), 1);
+    Server server("chatroom_failing_new");
+    ::unsetenv("CHAT_FAILING_NEW_SIZE");  // NOLINT(concurrency-mt-unsafe)
+    Client bob = join(server, "bob");
+    Client alice = join(server, "alice");
+    expect_next(bob, "NEW alice");
+    alice.send_line("MESSAGE " + text);
+    EXPECT_TRUE(server.wait_for_line([](const std::string& line) {
+        return line.find(" (std::bad_alloc)") != std::string::npos;
+    })) << "the thread did not fail";
+    expect_next(bob, "LEFT alice");  // and not the message
+    EXPECT_TRUE(alice.wait_closed());
+    Client alice_again = join(server, "alice");
+    expect_next(bob, "NEW alice");
+    alice_again.send_line("MESSAGE back");
+    expect_next(bob, "MESSAGE alice");
+    expect_next(bob, "back");
 }
 
 // A connection that never joins holds a thread and a descriptor for
