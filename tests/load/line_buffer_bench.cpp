@@ -43,10 +43,18 @@ int main()
     const std::size_t total = std::size_t{64} << 20;
     fmt::print("{:>14} {:>10} {:>10} {:>10}\n", "line", "read", "MB/s",
                "ns/line");
-    for (std::size_t length : {1, 512})
-        for (std::size_t read : {16 << 10, 1 << 20}) {
-            Rate r = rate(length, read, total);
+    double ns[2][2] = {};  // [1 byte, 512 bytes][16 KiB, 1 MiB reads]
+    for (int l = 0; l < 2; ++l)
+        for (int r = 0; r < 2; ++r) {
+            std::size_t length = l == 0 ? 1 : 512;
+            std::size_t read = r == 0 ? 16 << 10 : 1 << 20;
+            Rate rate_now = rate(length, read, total);
+            ns[l][r] = rate_now.ns_per_line;
             fmt::print("{:>9} bytes {:>7} KiB {:>10.0f} {:>10.1f}\n", length,
-                       read >> 10, r.mb_per_s, r.ns_per_line);
+                       read >> 10, rate_now.mb_per_s, rate_now.ns_per_line);
         }
+    fmt::print("a 1-byte line, 1 MiB reads against 16 KiB: {:.2f}x the time\n",
+               ns[0][1] / ns[0][0]);
+    fmt::print("a 512-byte line against a 1-byte line:     {:.2f}x the time\n",
+               ns[1][0] / ns[0][0]);
 }
