@@ -381,8 +381,8 @@ TEST_F(ChatRoom, AClientThatJustDisappearsLeavesToo)
 TEST(ChatRoomFailing, AClientWhoseThreadFailsStillLeavesTheRoom)
 {
     // chatroom_failing_new fails every allocation of exactly this size:
-    // the copy of this text, made by alice's thread only. (This test has
-    // one thread while it sets the server's environment.)
+    // the copy of this text (libstdc++ asks for its length + 1), made by
+    // alice's thread only. No thread of this test reads the environment.
     const std::string text(333, 'x');
     std::string size = std::to_string(text.size() + 1);
     // NOLINTNEXTLINE(concurrency-mt-unsafe)
