@@ -321,6 +321,36 @@ TEST_F(ChatRoom, MembersListsAThousandNamesThenHowManyMore)
 }
 
 // The edges of the protocol, end to end, as docs/chatroom.md states them.
+// WHO answers its 4 bytes with the whole MEMBERS line, here 10 KB. A
+// client that sends 16 KB of WHO at once and reads none of the answers
+// gets them one at a time: the room's peak memory grows by about an
+// outbox's limit (1.2 MB), not by thousands of answers waiting to be
+// taken by the writer at once (18-33 MB when they were not).
+TEST_F(ChatRoom, AFloodOfWhoIsAnsweredOneAtATime)
+{
+    std::vector<Client> members;
+    members.reserve(500);
+    for (int i = 0; i < 500; ++i) {  // names of 20 characters
+        std::string number = std::to_string(1000000 + i);
+        members.push_back(join(server, "a_member_named_" + number.substr(2)));
+    }
+    Client asker = join(server, "asker");
+    const long start = test::proc_status(server.pid(), "VmHWM");
+    ASSERT_GT(start, 0);
+    std::string flood;
+    for (int i = 0; i < 4000; ++i)
+        flood += "WHO\n";
+    asker.send(flood);  // and reads nothing
+    EXPECT_TRUE(server.wait_for_line([](const std::string& l) {
+        return l.find("(cut off: too far behind)") != std::string::npos;
+    }));
+    const long peak = test::proc_status(server.pid(), "VmHWM");
+    ASSERT_GT(peak, 0) << "the room has gone";
+    if (!test::sanitized) {  // ASan keeps freed memory in quarantine
+        EXPECT_LT(peak - start, 8 * 1024) << "KiB more at the peak";
+    }
+}
+
 TEST_F(ChatRoom, TheProtocolsEdgesAreWhereTheDocsSay)
 {
     Client alice = join(server, "alice");

@@ -241,7 +241,8 @@ static std::string converse(net::Socket& client)
             else if (!room.tell(name, recipient, chat::harmless(text)))
                 error("no one named " + chat::harmless(recipient));
         } else if (command.verb == chat::Verb::who) {
-            room.who(outbox);
+            room.who(outbox);           // all the names: 4 bytes asked for
+            room.send_and_keep_pace();  // up to 21 KB, so one at a time
         } else {
             error("unknown command: " + chat::harmless(command.word));
         }
