@@ -279,9 +279,10 @@ TEST_F(ChatRoom, ALogThatBlocksHoldsUpOnlyWhoeverLogs)
         GTEST_SKIP() << "the log holds " << holds << " lines here";
     std::vector<Client> visitors;
     visitors.reserve(2 * static_cast<std::size_t>(holds));
-    for (int i = 0; i < 2 * holds; ++i)
+    for (int i = 0; i < 2 * holds; ++i) {
         visitors.emplace_back(server.port());
-    visitors.back().send_line("WHO");  // its thread waits to log first
+        visitors.back().send_line("WHO");  // answered once it is logged
+    }
     alice.send_line("MESSAGE still talking");
     expect_next(bob, "MESSAGE alice");
     expect_next(bob, "still talking");
@@ -291,10 +292,19 @@ TEST_F(ChatRoom, ALogThatBlocksHoldsUpOnlyWhoeverLogs)
            test::Clock::now() < deadline)
         std::this_thread::sleep_for(milliseconds(10));  // polling /proc
     EXPECT_EQ(waiting_to_be_accepted(server.port()), 0);
-    EXPECT_EQ(visitors.back().read_line(test::quiet_period), std::nullopt)
-        << "not held up by the log";
+    // Which visitors' threads log first is the scheduler's choice: count.
+    std::vector<bool> answered(visitors.size());
+    answered[0] = visitors[0].read_line(test::quiet_period).has_value();
+    for (std::size_t i = 1; i < visitors.size(); ++i)
+        answered[i] = visitors[i].read_line(milliseconds(0)).has_value();
+    EXPECT_LT(std::count(answered.begin(), answered.end(), true), 2 * holds)
+        << "none held up by the log";
     server.release_stdout();
-    EXPECT_EQ(visitors.back().read_line(), "ERROR join first: ADD <name>");
+    for (std::size_t i = 0; i < visitors.size(); ++i) {
+        if (!answered[i]) {
+            EXPECT_EQ(visitors[i].read_line(), "ERROR join first: ADD <name>");
+        }
+    }
 }
 
 TEST_F(ChatRoom, MembersListsAThousandNamesThenHowManyMore)
