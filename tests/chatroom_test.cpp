@@ -289,7 +289,8 @@ TEST_F(ChatRoom, ALogThatBlocksHoldsUpOnlyWhoeverLogs)
     expect_next(bob, "MESSAGE alice");
     expect_next(bob, "still talking");
     Client late(server.port());  // every one of them is accepted
-    auto deadline = test::Clock::now() + test::event_timeout;
+    // A thread each: under TSan on a busy machine, that takes a while.
+    auto deadline = test::Clock::now() + test::seconds(60);
     while (waiting_to_be_accepted(server.port()) != 0 &&
            test::Clock::now() < deadline)
         std::this_thread::sleep_for(milliseconds(10));  // polling /proc
