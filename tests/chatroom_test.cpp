@@ -356,9 +356,7 @@ TEST_F(ChatRoom, AFloodOfWhoIsAnsweredOneAtATime)
     for (int i = 0; i < 4000; ++i)
         flood += "WHO\n";
     asker.send(flood);  // and reads nothing
-    EXPECT_TRUE(server.wait_for_line([](const std::string& l) {
-        return l.find("(cut off: too far behind)") != std::string::npos;
-    }));
+    EXPECT_TRUE(server.shows("(cut off: too far behind)"));
     const long peak = test::proc_status(server.pid(), "VmHWM");
     ASSERT_GT(peak, 0) << "the room has gone";
     if (!test::sanitized) {  // ASan keeps freed memory in quarantine
@@ -439,9 +437,7 @@ TEST(ChatRoomFailing, AClientWhoseThreadFailsStillLeavesTheRoom)
     Client alice = join(server, "alice");
     expect_next(bob, "NEW alice");
     alice.send_line("MESSAGE " + text);
-    EXPECT_TRUE(server.wait_for_line([](const std::string& line) {
-        return line.find(" (std::bad_alloc)") != std::string::npos;
-    })) << "the thread did not fail";
+    EXPECT_TRUE(server.shows(" (std::bad_alloc)")) << "the thread did not fail";
     expect_next(bob, "LEFT alice");  // and not the message
     EXPECT_TRUE(alice.wait_closed());
     Client alice_again = join(server, "alice");
@@ -476,9 +472,7 @@ TEST_F(ChatRoom, AConnectionThatNeverJoinsIsClosedAfterAMinute)
     ASSERT_FALSE(heard.empty());
     EXPECT_EQ(heard.back(), "ERROR no ADD within 60 s");
     EXPECT_TRUE(silent.wait_closed()) << "closed too";
-    EXPECT_TRUE(server.wait_for_line([](const std::string& l) {
-        return l.find("(did not join in time)") != std::string::npos;
-    }));
+    EXPECT_TRUE(server.shows("(did not join in time)"));
     alice.send_line("WHO");
     expect_next(alice, "MEMBERS alice");  // and still served
 }
@@ -609,9 +603,7 @@ TEST_F(ChatRoom, OneClientThatNeverReadsCannotStallTheRoom)
     // Cut off for being 1 MiB behind: the room went on talking past it. Had
     // the room waited for lazy (stage 5 waits until lazy goes), lazy would
     // have been cut off by the 5 s rule instead, for taking nothing.
-    EXPECT_TRUE(server.wait_for_line([](const std::string& l) {
-        return l.find("(cut off: too far behind)") != std::string::npos;
-    }));
+    EXPECT_TRUE(server.shows("(cut off: too far behind)"));
 }
 
 // A member whose socket takes no byte for 5 s is cut off (docs/chatroom.md)
@@ -628,11 +620,7 @@ TEST_F(ChatRoom, AMemberWhoTakesNothingForFiveSecondsIsCutOff)
         burst += whisper;
     talker.send(burst);
     auto deadline = test::Clock::now() + std::chrono::seconds(60);
-    while (!server.wait_for_line(
-               [](const std::string& l) {
-                   return l.find("cut off") != std::string::npos;
-               },
-               milliseconds(0)) &&
+    while (!server.shows("cut off", milliseconds(0)) &&
            test::Clock::now() < deadline) {
         std::string second;  // 100 KB, as the input's pace: 250 a second
         for (int i = 0; i < 250; ++i)
@@ -640,10 +628,7 @@ TEST_F(ChatRoom, AMemberWhoTakesNothingForFiveSecondsIsCutOff)
         talker.send(second);
         std::this_thread::sleep_for(std::chrono::seconds(1));
     }
-    EXPECT_TRUE(server.wait_for_line([](const std::string& l) {
-        return l.find("(cut off: took nothing for too long)") !=
-               std::string::npos;
-    }));
+    EXPECT_TRUE(server.shows("(cut off: took nothing for too long)"));
     talker.send_line("WHO");
     EXPECT_TRUE(talker.skip_to_line_ending("MEMBERS talker"));
 }
@@ -718,9 +703,7 @@ TEST_F(ChatRoom, AReaderOfHalfAMegabyteASecondIsCutOffInAFlood)
 {
     int received = flood_a_slow_reader(server, milliseconds(16));
     EXPECT_LT(received, 20000) << "waited for";
-    EXPECT_TRUE(server.wait_for_line([](const std::string& l) {
-        return l.find("(cut off: too far behind)") != std::string::npos;
-    }));
+    EXPECT_TRUE(server.shows("(cut off: too far behind)"));
 }
 
 // Hostile clients.
@@ -850,45 +833,35 @@ TEST_F(ChatRoom, AThousandVisitorsComingAndGoingDisturbNoOne)
 // The client program, through pipes, as a person at a terminal would.
 class ChatClient : public ChatRoom {
 protected:
-    test::Process start_client()
+    test::Process start_client(const char* host = "localhost")
     {
-        return test::Process({test::stage_path("chatclient"), "localhost",
+        return test::Process({test::stage_path("chatclient"), host,
                               std::to_string(server.port())});
-    }
-    static bool shows(test::Process& p, const std::string& text)
-    {
-        return p
-            .wait_for_line([&](const std::string& line) {
-                return line.find(text) != std::string::npos;
-            })
-            .has_value();
     }
 };
 
 TEST_F(ChatClient, TwoPeopleJoinTalkWhisperAndLeave)
 {
-    test::Process alice({test::stage_path("chatclient"), "localhost",
-                         std::to_string(server.port())});
+    test::Process alice = start_client();
     alice.write_stdin("alice\n");
-    ASSERT_TRUE(shows(alice, "==> alice has joined the chat room"));
-    test::Process bob({test::stage_path("chatclient"), "127.0.0.1",
-                       std::to_string(server.port())});
+    ASSERT_TRUE(alice.shows("==> alice has joined the chat room"));
+    test::Process bob = start_client("127.0.0.1");
     bob.write_stdin("bob\n");
-    ASSERT_TRUE(shows(bob, "==> in the room: alice, bob"));
-    EXPECT_TRUE(shows(alice, "==> bob has joined the chat room"));
+    ASSERT_TRUE(bob.shows("==> in the room: alice, bob"));
+    EXPECT_TRUE(alice.shows("==> bob has joined the chat room"));
     alice.write_stdin("hello\n");
-    EXPECT_TRUE(shows(bob, "==> alice: hello"));
-    EXPECT_TRUE(shows(alice, "==> alice: hello"));
+    EXPECT_TRUE(bob.shows("==> alice: hello"));
+    EXPECT_TRUE(alice.shows("==> alice: hello"));
     bob.write_stdin("private alice:psst\n");
-    EXPECT_TRUE(shows(alice, "==> bob [private]: psst"));
+    EXPECT_TRUE(alice.shows("==> bob [private]: psst"));
     bob.write_stdin("private alice psst\n");
-    EXPECT_TRUE(shows(bob, "==> usage: private NAME:text"));
+    EXPECT_TRUE(bob.shows("==> usage: private NAME:text"));
     bob.write_stdin("private  alice :spaces around the name\n");
-    EXPECT_TRUE(shows(alice, "==> bob [private]: spaces around the name"));
+    EXPECT_TRUE(alice.shows("==> bob [private]: spaces around the name"));
     alice.write_stdin("quit\n");
     EXPECT_EQ(alice.wait_exit(), 0);
     EXPECT_EQ(alice.output().back(), "==> goodbye");
-    EXPECT_TRUE(shows(bob, "==> alice has left the chat room"));
+    EXPECT_TRUE(bob.shows("==> alice has left the chat room"));
     bob.close_stdin();  // Ctrl-D leaves the same way
     EXPECT_EQ(bob.wait_exit(), 0);
 }
@@ -896,12 +869,11 @@ TEST_F(ChatClient, TwoPeopleJoinTalkWhisperAndLeave)
 TEST_F(ChatClient, ATakenNameIsExplainedAndAskedAgain)
 {
     Client alice = join(server, "alice");
-    test::Process p({test::stage_path("chatclient"), "localhost",
-                     std::to_string(server.port())});
+    test::Process p = start_client();
     p.write_stdin("alice\n");
-    EXPECT_TRUE(shows(p, "==> error: name taken: alice"));
+    EXPECT_TRUE(p.shows("==> error: name taken: alice"));
     p.write_stdin("alice2\n");
-    EXPECT_TRUE(shows(p, "==> alice2 has joined the chat room"));
+    EXPECT_TRUE(p.shows("==> alice2 has joined the chat room"));
 }
 
 TEST(ChatClientAlone, SaysSoWhenTheServerGoesAway)
@@ -910,9 +882,7 @@ TEST(ChatClientAlone, SaysSoWhenTheServerGoesAway)
     test::Process p({test::stage_path("chatclient"), "localhost",
                      std::to_string(server->port())});
     p.write_stdin("alice\n");
-    ASSERT_TRUE(p.wait_for_line([](const std::string& l) {
-        return l.find("has joined") != std::string::npos;
-    }));
+    ASSERT_TRUE(p.shows("has joined"));
     server.reset();  // kills the server
     EXPECT_EQ(p.wait_exit(), 1);
     EXPECT_EQ(p.output().back(), "==> the server has closed the connection");
@@ -1000,9 +970,7 @@ TEST(ChatClientAlone, EscapeSequencesFromTheServerAreShownNotObeyed)
                             "hi \x1b[31mred\xc2\x9b"
                             "1m\rback\b\n"
                             "LEFT eve\x1b[2J\n"));
-    ASSERT_TRUE(p.wait_for_line([](const std::string& l) {
-        return l.find("has left") != std::string::npos;
-    }));
+    ASSERT_TRUE(p.shows("has left"));
     std::vector<std::string> shown = p.output();
     EXPECT_NE(std::find(shown.begin(), shown.end(),
                         "==> eve^[[2J has joined the chat room"),

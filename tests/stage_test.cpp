@@ -520,9 +520,7 @@ TEST(Listen, RaisesTheLimitOnOpenFilesAsFarAsItMayGo)
     test::Process p({"/bin/sh", "-c",
                      "ulimit -S -n 64 && exec \"$0\" 0",  // soft limit only
                      test::stage_path("chatserver5")});
-    ASSERT_TRUE(p.wait_for_line([](const std::string& line) {
-        return line.find("listening on port") != std::string::npos;
-    }));
+    ASSERT_TRUE(p.shows("listening on port"));
     std::ifstream limits("/proc/" + std::to_string(p.pid()) + "/limits");
     std::string line;
     while (std::getline(limits, line) && line.rfind("Max open files", 0) != 0) {

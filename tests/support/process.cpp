@@ -314,6 +314,14 @@ Server::Server(std::string_view program, const std::vector<std::string>& args,
         std::stoi(line->substr(line->find(marker) + marker.size())));
 }
 
+bool Process::shows(const std::string& text, milliseconds timeout)
+{
+    auto has_it = [&](const std::string& line) {
+        return line.find(text) != std::string::npos;
+    };
+    return wait_for_line(has_it, timeout).has_value();
+}
+
 bool Server::saw_connected(const std::string& address, milliseconds timeout)
 {
     return saw_line("Connected " + address, timeout);

@@ -65,6 +65,8 @@ public:
     std::optional<std::string>
     wait_for_next_line(const std::function<bool(const std::string&)>& match,
                        milliseconds timeout = event_timeout);
+    // Waits until a line of stdout so far contains `text`.
+    bool shows(const std::string& text, milliseconds timeout = event_timeout);
     // Waits until stdout is closed (normally: the program ended), and
     // returns every line it printed.
     std::vector<std::string>
