@@ -224,8 +224,6 @@ TEST_F(ChatRoom, ALogThatNoOneReadsAnyMoreIsNoReasonToStop)
     EXPECT_TRUE(server.running());
 }
 
-// MEMBERS names at most chat::max_listed members, then how many more: a
-// room of thousands does not send a line longer than any client reads.
 // How many lines of `length` bytes a local socket holds before its
 // writer waits: what the server's log holds while the test reads nothing.
 int lines_a_socket_holds(std::size_t length)
@@ -274,11 +272,12 @@ TEST_F(ChatRoom, ALogThatBlocksHoldsUpOnlyWhoeverLogs)
     server.hold_stdout();
     // Each visitor is logged, "Connected 127.0.0.1:PORT": twice as many
     // as the log holds, so that some wait to be logged...
-    const int holds = lines_a_socket_holds(sizeof "Connected 127.0.0.1:65535");
+    const int length = sizeof "Connected 127.0.0.1:65535";  // with its \n
+    const int holds = lines_a_socket_holds(length);
     if (holds > 2000)
         GTEST_SKIP() << "the log holds " << holds << " lines here";
-    // ...and more than what the test's reader may take in its last read.
-    const int count = 2 * holds + 4096 / 26;
+    // ...and more than the test's reader may take in its last read (4 KiB).
+    const int count = 2 * holds + 4096 / length;
     std::vector<Client> visitors;
     visitors.reserve(static_cast<std::size_t>(count));
     for (int i = 0; i < count; ++i) {
@@ -310,6 +309,8 @@ TEST_F(ChatRoom, ALogThatBlocksHoldsUpOnlyWhoeverLogs)
     }
 }
 
+// MEMBERS names at most chat::max_listed members, then how many more: a
+// room of thousands does not send a line longer than any client reads.
 TEST_F(ChatRoom, MembersListsAThousandNamesThenHowManyMore)
 {
     rlimit files{};
