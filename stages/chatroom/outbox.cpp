@@ -114,11 +114,7 @@ void Writer::run()
             Outbox* next = box->next_leaver;  // before it may be forgotten
             leave_members(*box);  // if something kept it from leaving
             box->leave_by = now + stall_limit_;
-            try {
-                leaving_.push_back(box);
-            } catch (const std::bad_alloc&) {
-                forget(*box);  // what it was still to be sent is lost
-            }
+            leaving_.push_back(box);  // reserved at add: needs no memory
             box = next;
         }
         for (Outbox* box : work_) {
@@ -163,9 +159,12 @@ void Writer::apply(Post& post)
     Outbox* box = post.box;
     switch (post.kind) {
     case Kind::add: {
+        std::size_t boxes = boxes_.size() + 1;  // room for each in the lists
+        if (work_.capacity() < boxes)           // first: then listing a box,
+            work_.reserve(2 * boxes);           // or taking a leaver, never
+        if (leaving_.capacity() < boxes)        // needs memory
+            leaving_.reserve(2 * boxes);
         boxes_.insert(box);
-        if (work_.capacity() < boxes_.size())  // then listing a box
-            work_.reserve(2 * boxes_.size());  // never needs memory
         epoll_event event{};     // EPOLLOUT only once its socket is full;
         event.events = EPOLLET;  // edge-triggered: a hang-up is reported once
         event.data.ptr = box;
