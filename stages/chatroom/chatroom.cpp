@@ -22,7 +22,7 @@
 using std::chrono::milliseconds;
 
 constexpr std::size_t outbox_limit = 1 << 20;   // then a client is cut off
-constexpr std::size_t room_budget = 32 << 20;   // ...or the furthest behind
+constexpr std::size_t room_budget = 32 << 20;   // ...or those taking nothing
 constexpr milliseconds stall_limit{5000};       // ...or when it takes no byte
 constexpr milliseconds pause_ends_line{250};    // MESSAGE sent with no \n
 constexpr std::chrono::seconds join_limit{60};  // to send ADD, or be closed

@@ -9,14 +9,14 @@
 #include <sys/socket.h>
 #include <system_error>
 #include <unistd.h>
-#include <utility>
 
 namespace chat {
 
-// A client that took nothing for this long is not waited for by whoever
-// talks: it may read a byte now and then, and must not set the room's pace.
+// A client whose socket took nothing for this long is not waited for by
+// whoever talks: it may read a byte now and then, and must not set the
+// room's pace. The Writer checks every client this often.
 constexpr std::chrono::milliseconds patience{100};
-constexpr std::size_t keep = 16 << 10;  // an idle queue keeps this much
+constexpr std::size_t keep = 16 << 10;  // a client's share of the budget
 
 Writer::Writer(std::mutex& lock, std::size_t limit, std::size_t budget,
                std::chrono::milliseconds stall_limit)
@@ -79,8 +79,8 @@ void Writer::run()
 {
     epoll_event events[64];
     std::vector<Post> posts;
-    Clock::time_point trimmed;
-    for (;;) {  // at least every 100 ms: stalls, deadlines, the pace
+    Clock::time_point checked;
+    for (;;) {  // at least every 100 ms
         int n = ::epoll_wait(epoll_, events, 64,
                              static_cast<int>(patience.count()));
         Outbox* leavers = nullptr;
@@ -95,6 +95,7 @@ void Writer::run()
             std::uint64_t count;  // and the wake-ups that brought them
             (void)!::read(wake_, &count, sizeof count);
         }
+        now_ = Clock::now();
         for (int i = 0; i < n; ++i) {
             auto* box = static_cast<Outbox*>(events[i].data.ptr);
             if (box != nullptr && !std::exchange(box->listed, true))
@@ -109,48 +110,38 @@ void Writer::run()
             }
         }
         posts.clear();
-        auto now = Clock::now();
-        for (Outbox* box = leavers; box != nullptr;) {
-            Outbox* next = box->next_leaver;  // before it may be forgotten
-            leave_members(*box);  // if something kept it from leaving
-            box->leave_by = now + stall_limit_;
-            leaving_.push_back(box);  // reserved at add: needs no memory
-            box = next;
-        }
         for (Outbox* box : work_) {
             box->listed = false;
             send_some(*box);
+            forget_if_left(*box);
         }
         work_.clear();
-        for (auto it = full_.begin(); it != full_.end();) {
-            Outbox* box = *it++;  // cut() takes it out of full_
-            if (took_nothing_for(*box, stall_limit_))
-                cut(*box, "took nothing for too long");
+        for (Outbox* box = leavers; box != nullptr;) {
+            Outbox* next = box->next_leaver;  // before it is forgotten
+            leave_members(*box);  // if something kept it from leaving
+            box->leaving = true;
+            box->leave_by = now_ + stall_limit_;
+            forget_if_left(*box);  // now, or once its queue has gone
+            box = next;
         }
-        keep_within_budget();
-        for (std::size_t i = 0; i < leaving_.size();) {
-            Outbox& box = *leaving_[i];
-            if (box.sending() && box.waiting() > 0 && now >= box.leave_by)
-                cut(box, "took too little to say goodbye");
-            if (box.sending() && box.waiting() > 0) {
-                ++i;  // still sending what it was told before it left
-            } else {
-                forget(box);
-                leaving_[i] = leaving_.back();
-                leaving_.pop_back();
-            }
+        if (now_ >= checked + patience) {
+            checked = now_;
+            check_all();
         }
-        bool once_a_second = now > trimmed + std::chrono::seconds(1);
-        if (once_a_second) {
-            trimmed = now;  // members idle for a second give big buffers back
-            for (Outbox* box : boxes_)
-                if (!std::exchange(box->used, false) && box->waiting() == 0 &&
-                    box->queue.capacity() > keep)
-                    discard(*box);
-            if (std::exchange(freed_, false))
-                ::malloc_trim(0);  // and glibc gives the memory to the system
+        bool pace = false;
+        for (auto it = behind_.begin(); it != behind_.end();) {
+            Outbox& box = **it;
+            if (box.waiting() <= limit_ / 8) {  // caught up, not just under
+                it = behind_.erase(it);         // the mark
+                continue;
+            }  // not for one whose socket took nothing of late:
+            pace = pace || !box.full || now_ - box.took < patience;
+            ++it;
         }
-        publish(now, once_a_second);
+        std::lock_guard lock(lock_);
+        pace_ = pace;
+        over_budget_ = total_ > budget_ + keep * boxes_.size();
+        progress_.notify_all();
     }
 }
 
@@ -159,11 +150,9 @@ void Writer::apply(Post& post)
     Outbox* box = post.box;
     switch (post.kind) {
     case Kind::add: {
-        std::size_t boxes = boxes_.size() + 1;  // room for each in the lists
-        if (work_.capacity() < boxes)           // first: then listing a box,
-            work_.reserve(2 * boxes);           // or taking a leaver, never
-        if (leaving_.capacity() < boxes)        // needs memory
-            leaving_.reserve(2 * boxes);
+        std::size_t boxes = boxes_.size() + 1;  // first: then listing a box
+        if (work_.capacity() < boxes)           // for work never needs
+            work_.reserve(2 * boxes);           // memory
         boxes_.insert(box);
         epoll_event event{};     // EPOLLOUT only once its socket is full;
         event.events = EPOLLET;  // edge-triggered: a hang-up is reported once
@@ -189,101 +178,79 @@ void Writer::apply(Post& post)
 
 void Writer::put(Outbox& box, const std::string& text)
 {
-    if (!box.sending())
+    if (box.stopped)
         return;
-    if (box.waiting() + text.size() > limit_) {
-        cut(box, "too far behind");  // a SendQ, as IRC servers have
-        return;
-    }
+    if (box.waiting() + text.size() > limit_)
+        return cut(box, "too far behind");  // a SendQ, as IRC servers have
     try {
         box.queue.append(text);
+        total_ += text.size();
+        if (box.waiting() > limit_ / 4)
+            behind_.insert(&box);
     } catch (const std::bad_alloc&) {
-        cut(box, "out of memory");
-        return;
+        return cut(box, "out of memory");
     }
-    box.used = true;
-    total_ += text.size();
-    if (box.waiting() > limit_ / 4)
-        behind_.insert(&box);
     if (!std::exchange(box.listed, true))
         work_.push_back(&box);
 }
 
 void Writer::send_some(Outbox& box)
 {
-    while (box.waiting() > 0 && box.sending()) {
+    while (box.waiting() > 0 && !box.stopped) {
         ssize_t n = ::send(box.fd, box.queue.data() + box.sent, box.waiting(),
                            MSG_NOSIGNAL | MSG_DONTWAIT);
         if (n > 0) {
             box.sent += static_cast<std::size_t>(n);
             total_ -= static_cast<std::size_t>(n);
-            box.took = Clock::now();
-        } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            box.took = now_;
+        } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
             break;  // full: epoll says when there is room
-        } else if (n < 0 && errno != EINTR) {
-            box.gone = true;  // EPIPE, ECONNRESET: its reader sees the end
-            discard(box);
-            ::shutdown(box.fd, SHUT_RDWR);
+        } else if (errno != EINTR) {
+            cut(box, nullptr);  // EPIPE, ECONNRESET: the client has gone
         }
     }
-    if (box.waiting() == 0) {
-        box.queue.clear();  // keeps its buffer for the next lines
-        box.sent = 0;
-    } else if (box.sent > box.queue.size() / 2) {
-        box.queue.erase(0, box.sent);  // a slow client: keep it compact
+    if (box.sent > box.queue.size() / 2) {  // all sent (keeps its buffer),
+        box.queue.erase(0, box.sent);       // or a slow client: compact
         box.sent = 0;
     }
-    if (box.waiting() <= limit_ / 8)  // caught up, not just under the mark
-        behind_.erase(&box);
-    watch(box, box.waiting() > 0 && box.sending());
+    watch(box, box.waiting() > 0);
 }
 
-// The room's memory: while the outboxes hold more than the budget, cut
-// the one furthest behind of those not reading. A bigger room needs more
-// in flight: 16 KiB a client.
-void Writer::keep_within_budget()
+// Every 100 ms: who is cut off for taking nothing, and idle buffers.
+void Writer::check_all()
 {
-    over_ = false;
-    while (total_ > budget_ + keep * boxes_.size()) {
-        Outbox* last = nullptr;
-        for (Outbox* box : full_)
-            if (took_nothing_for(*box, std::chrono::seconds(1)) &&
-                (last == nullptr || box->waiting() > last->waiting()))
-                last = box;
-        if (last == nullptr) {
-            over_ = true;  // none yet: talkers wait, for readers or a stall
-            return;
+    bool over = total_ > budget_ + keep * boxes_.size();
+    bool freed = false;
+    for (auto it = boxes_.begin(); it != boxes_.end();) {
+        Outbox& box = **it++;  // before it may be forgotten
+        if (box.full && over && now_ - box.took >= std::chrono::seconds(1)) {
+            cut(box, "took nothing while the room was full");
+        } else if (box.full && now_ - box.took >= stall_limit_) {
+            cut(box, "took nothing for too long");
+        } else if (box.leaving && now_ >= box.leave_by) {
+            cut(box, "took too little to say goodbye");
+        } else if (box.waiting() == 0 && box.queue.capacity() > keep) {
+            discard(box);  // all sent: it gives its big buffer back
+            freed = true;
         }
-        cut(*last, "furthest behind when the room was full");
+        forget_if_left(box);
     }
+    if (freed)
+        ::malloc_trim(0);  // and glibc gives the memory to the system
+    std::lock_guard lock(lock_);
+    for (Outbox* box : boxes_)
+        if (now_ >= box->close_at)
+            ::shutdown(box->fd, SHUT_RD);  // what it is sent still goes
 }
 
-// What talkers and leavers wait for, after each pass.
-void Writer::publish(Clock::time_point now, bool once_a_second)
-{
-    bool pace = false;  // not for one whose socket took nothing of late:
-    for (Outbox* box : behind_)  // the writer may just be busy
-        pace = pace || !took_nothing_for(*box, patience);
-    {
-        std::lock_guard lock(lock_);
-        pace_ = pace;
-        over_budget_ = over_;
-        if (once_a_second)
-            for (Outbox* box : boxes_)
-                if (now >= box->close_at)
-                    ::shutdown(box->fd, SHUT_RD);  // what it is sent still goes
-    }
-    progress_.notify_all();
-}
-
-void Writer::cut(Outbox& box, const char* why)
+void Writer::cut(Outbox& box, const char* why)  // why: null if it has gone
 {
     {
         std::lock_guard lock(lock_);
         box.cut_off = why;
     }
+    box.stopped = true;
     discard(box);
-    behind_.erase(&box);
     watch(box, false);
     ::shutdown(box.fd, SHUT_RDWR);  // its reader sees the end, and leaves
 }
@@ -291,7 +258,6 @@ void Writer::cut(Outbox& box, const char* why)
 void Writer::discard(Outbox& box)
 {
     total_ -= box.waiting();
-    freed_ = freed_ || box.queue.capacity() > keep;
     std::string().swap(box.queue);
     box.sent = 0;
 }
@@ -302,32 +268,23 @@ void Writer::leave_members(Outbox& box)  // if it is one
                    members_.end());
 }
 
-void Writer::forget(Outbox& box)
+// A client that left is forgotten once its queue has gone, or cannot go.
+void Writer::forget_if_left(Outbox& box)
 {
-    discard(box);
+    if (!box.leaving || box.waiting() > 0)
+        return;
     behind_.erase(&box);
-    full_.erase(&box);
     boxes_.erase(&box);
     ::epoll_ctl(epoll_, EPOLL_CTL_DEL, box.fd, nullptr);
     std::lock_guard lock(lock_);
     box.removed = true;  // its owner may destroy it now
 }
 
-bool Writer::took_nothing_for(Outbox& box, Clock::duration how_long)
-{
-    return full_.count(&box) > 0 && Clock::now() - box.took >= how_long;
-}
-
 void Writer::watch(Outbox& box, bool full)
 {
-    if (full == (full_.count(&box) > 0))
+    if (std::exchange(box.full, full) == full)
         return;
-    if (full) {
-        full_.insert(&box);
-        box.took = Clock::now();  // it owes us nothing until now
-    } else {
-        full_.erase(&box);
-    }
+    box.took = now_;  // it owes us nothing until now
     epoll_event event{};
     event.events = EPOLLET | (full ? EPOLLOUT : 0u);
     event.data.ptr = &box;

@@ -1,12 +1,11 @@
 // The chat room's output: an Outbox per client, and one Writer thread that
-// fills and sends them all. Whoever talks only posts: a line for every
-// member, or for one client, put on the Writer's list under the room's
-// lock. It never waits for a client and never touches an outbox. The
-// Writer copies each posted line into the outboxes it is for, and sends
-// them with sends that never wait; where a socket is full, epoll tells it
-// when the client has made room (EPOLLOUT). So one client that stops
-// reading cannot stall the room, as it stalls stage 5; and as only the
-// Writer touches the outboxes, they need no lock and stay in its cache.
+// fills and sends them all. Whoever talks only posts, under the room's
+// lock: a line for every member, or for one client. The Writer copies each
+// posted line into the outboxes it is for, and sends them with sends that
+// never wait; where a socket is full, epoll tells it when the client has
+// made room (EPOLLOUT). So one client that stops reading cannot stall the
+// room, as it stalls stage 5; and as only the Writer touches the outboxes,
+// they need no lock and stay in its cache.
 #pragma once
 
 #include <chrono>
@@ -28,8 +27,7 @@ using Clock = std::chrono::steady_clock;
 struct Outbox {
     explicit Outbox(int socket) : fd(socket) {}
     const int fd;
-    // Under the room's lock (close_at is written by the client's own thread
-    // only, which may read it without). Its socket is shut for reading at
+    // Under the room's lock. The Writer shuts the socket for reading at
     // close_at, so its reader sees the end (set while it has not joined).
     Clock::time_point close_at = Clock::time_point::max();
     const char* cut_off = nullptr;  // why nothing more is sent to it
@@ -38,34 +36,22 @@ struct Outbox {
     // The Writer's alone:
     std::string queue;  // sent up to `sent`, the rest waits
     std::size_t sent = 0;
-    Clock::time_point took;      // when it last took bytes, or became full
+    bool stopped = false;        // cut off, or gone: nothing more is sent
     bool listed = false;         // in the Writer's list of work
-    bool used = false;           // appended to since the last trim
-    bool gone = false;           // a send failed: the client has gone
-    Clock::time_point leave_by;  // when it is cut off, if still sending
+    bool full = false;           // its socket is: waits for EPOLLOUT
+    bool leaving = false;        // forgotten once its queue has gone
+    Clock::time_point took;      // when it last took bytes, or became full
+    Clock::time_point leave_by;  // if leaving: cut off then
     std::size_t waiting() const { return queue.size() - sent; }
-    bool sending() const { return cut_off == nullptr && !gone; }
 };
 
 class Writer {
-    enum class Kind { add, join, leave, text };
-    struct Post {
-        Kind kind;
-        Outbox* box;  // null: every member
-        std::string text;
-    };
-    void post(Kind kind, Outbox* box, std::string text = {})
-    {
-        posts_.push_back({kind, box, std::move(text)});
-    }
-
 public:
-    // A client with more than `limit` bytes waiting, or that takes no byte
-    // for `stall_limit`, is cut off: its socket is shut down, so its reader
-    // sees the end. While all outboxes together hold more than `budget`
-    // bytes (plus 16 KiB per client), the one furthest behind of those
-    // that took nothing for a second is cut off, and talkers wait until
-    // there is one. `lock` is the room's.
+    // A client with more than `limit` bytes waiting, or whose socket takes
+    // no byte for `stall_limit`, is cut off: its socket is shut down, so its
+    // reader sees the end. While all outboxes together hold more than
+    // `budget` (plus 16 KiB a client), talkers wait, and those that took
+    // nothing for a second are cut off. `lock` is the room's.
     Writer(std::mutex& lock, std::size_t limit, std::size_t budget,
            std::chrono::milliseconds stall_limit);
     Writer(const Writer&) = delete;
@@ -88,8 +74,7 @@ public:
     // After a reader has handled all the lines of one read: wakes the
     // Writer, and waits until it has taken what was posted. Then, so that
     // whoever talks goes at the pace of those who read, waits while a
-    // client more than a quarter of the limit behind still takes bytes
-    // (one that took nothing for 100 ms is left to the limit instead), or
+    // client more than a quarter of the limit behind still takes bytes, or
     // while the room is over its budget.
     void send_and_keep_pace(std::unique_lock<std::mutex>& lock);
     // A client leaving: waits until what is queued for it has gone (at
@@ -98,20 +83,27 @@ public:
     const char* remove(std::unique_lock<std::mutex>& lock, Outbox& box);
 
 private:
-    void run();  // the thread
+    enum class Kind { add, join, leave, text };
+    struct Post {
+        Kind kind;
+        Outbox* box;  // null: every member
+        std::string text;
+    };
+    void post(Kind kind, Outbox* box, std::string text = {})
+    {
+        posts_.push_back({kind, box, std::move(text)});
+    }
     void wake();
+    void run();  // the thread
     void apply(Post& post);
     void put(Outbox& box, const std::string& text);
     void send_some(Outbox& box);
+    void check_all();  // every 100 ms
     void cut(Outbox& box, const char* why);
     void discard(Outbox& box);  // its queue, and the bytes it counted
     void leave_members(Outbox& box);
-    void forget(Outbox& box);
-    // Its socket is full and has taken no byte for `how_long`.
-    bool took_nothing_for(Outbox& box, Clock::duration how_long);
-    void watch(Outbox& box, bool full);
-    void keep_within_budget();
-    void publish(Clock::time_point now, bool once_a_second);
+    void forget_if_left(Outbox& box);
+    void watch(Outbox& box, bool full);  // for EPOLLOUT, or not
 
     std::mutex& lock_;
     const std::size_t limit_;
@@ -131,11 +123,8 @@ private:
     std::vector<Outbox*> members_;        // those that joined
     std::vector<Outbox*> work_;           // appended to, or has room
     std::unordered_set<Outbox*> behind_;  // over a quarter of the limit
-    std::unordered_set<Outbox*> full_;    // waiting for EPOLLOUT
-    std::vector<Outbox*> leaving_;        // removed, still sending
     std::size_t total_ = 0;               // bytes waiting in all outboxes
-    bool freed_ = false;  // big buffers freed: time for malloc_trim
-    bool over_ = false;   // over the budget, and no one to cut yet
+    Clock::time_point now_;               // when this pass began
     int epoll_ = -1;
     int wake_ = -1;  // an eventfd: there are posts
     std::thread thread_;
