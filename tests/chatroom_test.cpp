@@ -635,8 +635,9 @@ TEST_F(ChatRoom, AMemberWhoTakesNothingForFiveSecondsIsCutOff)
 }
 
 // Each outbox may hold 1 MiB before its member is cut off; 300 members
-// who never read would be 300 MiB. The room's budget cuts off the members
-// furthest behind first, and a member who reads is never among them.
+// who never read would be 300 MiB. The room's budget cuts off members who
+// take nothing until it is back under, and a member who reads is never
+// among them.
 TEST_F(ChatRoom, MembersWhoNeverReadCostTheRoomABoundedTotal)
 {
     std::vector<Client> lazy;

@@ -16,7 +16,8 @@ namespace chat {
 // whoever talks: it may read a byte now and then, and must not set the
 // room's pace. The Writer checks every client this often.
 constexpr std::chrono::milliseconds patience{100};
-constexpr std::size_t keep = 16 << 10;  // a client's share of the budget
+// A client's share of the budget, and the most a drained queue keeps.
+constexpr std::size_t keep = 16 << 10;
 
 Writer::Writer(std::mutex& lock, std::size_t limit, std::size_t budget,
                std::chrono::milliseconds stall_limit)
@@ -80,6 +81,7 @@ void Writer::run()
     epoll_event events[64];
     std::vector<Post> posts;
     Clock::time_point checked;
+    unsigned checks = 0;
     for (;;) {  // at least every 100 ms
         int n = ::epoll_wait(epoll_, events, 64,
                              static_cast<int>(patience.count()));
@@ -126,7 +128,7 @@ void Writer::run()
         }
         if (now_ >= checked + patience) {
             checked = now_;
-            check_all();
+            check_all(++checks % 10 == 0);
         }
         bool pace = false;
         for (auto it = behind_.begin(); it != behind_.end();) {
@@ -134,13 +136,14 @@ void Writer::run()
             if (box.waiting() <= limit_ / 8) {  // caught up, not just under
                 it = behind_.erase(it);         // the mark
                 continue;
-            }  // not for one whose socket took nothing of late:
-            pace = pace || !box.full || now_ - box.took < patience;
+            }
+            // Its socket is full; not waited for if it took nothing of late.
+            pace = pace || now_ - box.took < patience;
             ++it;
         }
         std::lock_guard lock(lock_);
         pace_ = pace;
-        over_budget_ = total_ > budget_ + keep * boxes_.size();
+        over_budget_ = over_budget();
         progress_.notify_all();
     }
 }
@@ -216,26 +219,28 @@ void Writer::send_some(Outbox& box)
     watch(box, box.waiting() > 0);
 }
 
-// Every 100 ms: who is cut off for taking nothing, and idle buffers.
-void Writer::check_all()
+// Every 100 ms: cuts off whoever took nothing for too long (for a second,
+// while the room is over its budget) or is too slow to leave. Once a
+// second, also takes back big buffers, and closes the connections that
+// did not join in time.
+void Writer::check_all(bool once_a_second)
 {
-    bool over = total_ > budget_ + keep * boxes_.size();
-    bool freed = false;
     for (auto it = boxes_.begin(); it != boxes_.end();) {
         Outbox& box = **it++;  // before it may be forgotten
-        if (box.full && over && now_ - box.took >= std::chrono::seconds(1)) {
+        auto stalled = box.full ? now_ - box.took : Clock::duration(0);
+        if (stalled >= std::chrono::seconds(1) && over_budget())
             cut(box, "took nothing while the room was full");
-        } else if (box.full && now_ - box.took >= stall_limit_) {
+        else if (stalled >= stall_limit_)
             cut(box, "took nothing for too long");
-        } else if (box.leaving && now_ >= box.leave_by) {
+        else if (box.leaving && now_ >= box.leave_by)
             cut(box, "took too little to say goodbye");
-        } else if (box.waiting() == 0 && box.queue.capacity() > keep) {
-            discard(box);  // all sent: it gives its big buffer back
-            freed = true;
-        }
+        else if (once_a_second && box.waiting() == 0)
+            discard(box);  // drained: it gives its buffer back
         forget_if_left(box);
     }
-    if (freed)
+    if (!once_a_second)
+        return;
+    if (std::exchange(freed_, false))
         ::malloc_trim(0);  // and glibc gives the memory to the system
     std::lock_guard lock(lock_);
     for (Outbox* box : boxes_)
@@ -258,8 +263,18 @@ void Writer::cut(Outbox& box, const char* why)  // why: null if it has gone
 void Writer::discard(Outbox& box)
 {
     total_ -= box.waiting();
-    std::string().swap(box.queue);
     box.sent = 0;
+    if (box.queue.capacity() <= keep) {
+        box.queue.clear();  // a small buffer stays, for the next lines
+    } else {
+        std::string().swap(box.queue);
+        freed_ = true;  // time for malloc_trim
+    }
+}
+
+bool Writer::over_budget() const  // a bigger room has more in flight
+{
+    return total_ > budget_ + keep * boxes_.size();
 }
 
 void Writer::leave_members(Outbox& box)  // if it is one

@@ -27,7 +27,8 @@ using Clock = std::chrono::steady_clock;
 struct Outbox {
     explicit Outbox(int socket) : fd(socket) {}
     const int fd;
-    // Under the room's lock. The Writer shuts the socket for reading at
+    // Under the room's lock (close_at is written by the client's own thread
+    // only, which may read it without). Its socket is shut for reading at
     // close_at, so its reader sees the end (set while it has not joined).
     Clock::time_point close_at = Clock::time_point::max();
     const char* cut_off = nullptr;  // why nothing more is sent to it
@@ -77,9 +78,9 @@ public:
     // client more than a quarter of the limit behind still takes bytes, or
     // while the room is over its budget.
     void send_and_keep_pace(std::unique_lock<std::mutex>& lock);
-    // A client leaving: waits until what is queued for it has gone (at
-    // most stall_limit), and the Writer has forgotten it. Returns why it
-    // was cut off, if it was.
+    // A client leaving: waits until what is queued for it has gone (for
+    // about stall_limit at most), and the Writer has forgotten it. Returns
+    // why it was cut off, if it was.
     const char* remove(std::unique_lock<std::mutex>& lock, Outbox& box);
 
 private:
@@ -98,9 +99,10 @@ private:
     void apply(Post& post);
     void put(Outbox& box, const std::string& text);
     void send_some(Outbox& box);
-    void check_all();  // every 100 ms
+    void check_all(bool once_a_second);  // every 100 ms
     void cut(Outbox& box, const char* why);
     void discard(Outbox& box);  // its queue, and the bytes it counted
+    bool over_budget() const;
     void leave_members(Outbox& box);
     void forget_if_left(Outbox& box);
     void watch(Outbox& box, bool full);  // for EPOLLOUT, or not
@@ -125,6 +127,7 @@ private:
     std::unordered_set<Outbox*> behind_;  // over a quarter of the limit
     std::size_t total_ = 0;               // bytes waiting in all outboxes
     Clock::time_point now_;               // when this pass began
+    bool freed_ = false;  // big buffers freed: time for malloc_trim
     int epoll_ = -1;
     int wake_ = -1;  // an eventfd: there are posts
     std::thread thread_;
