@@ -185,7 +185,8 @@ static std::string converse(net::Socket& client)
     reader.complete_after(pause_ends_line, "MESSAGE ");
     auto error = [&](const std::string& why) {
         room.reply(outbox, "ERROR " + why + "\n");
-    };
+        room.send_and_keep_pace();  // as after WHO: a flood of bad lines
+    };                              // costs its sender time, not memory
     enum class Got { line, too_long, end };
     auto next_line = [&](std::string& line) {
         if (!reader.has_line())  // all the lines of this read are handled:

@@ -80,19 +80,26 @@ void Writer::run()
 {
     epoll_event events[64];
     std::vector<Post> posts;
+    std::size_t applied = 0;    // of posts
+    Outbox* leavers = nullptr;  // taken with posts, once they are applied
     Clock::time_point checked;
     unsigned checks = 0;
     for (;;) {  // at least every 100 ms
         int n = ::epoll_wait(epoll_, events, 64,
                              static_cast<int>(patience.count()));
-        Outbox* leavers = nullptr;
         {
             std::lock_guard lock(lock_);
             if (stopping_)
                 return;
-            posts.swap(posts_);
-            leavers = std::exchange(leavers_, nullptr);
-            ++taken_;
+            if (applied == posts.size()) {  // all of them: take the next
+                posts.clear();
+                if (posts.capacity() > 4096)  // after a burst: give it back
+                    std::vector<Post>().swap(posts);
+                posts.swap(posts_);
+                applied = 0;
+                leavers = std::exchange(leavers_, nullptr);
+                ++taken_;
+            }
             woken_ = false;
             std::uint64_t count;  // and the wake-ups that brought them
             (void)!::read(wake_, &count, sizeof count);
@@ -103,28 +110,27 @@ void Writer::run()
             if (box != nullptr && !std::exchange(box->listed, true))
                 work_.push_back(box);  // it has room again
         }
-        for (Post& post : posts) {
+        // Over the budget, the rest waits until what is queued has gone.
+        for (; applied < posts.size() && !over_budget(); ++applied) {
             try {
-                apply(post);
+                apply(posts[applied]);
             } catch (const std::bad_alloc&) {  // this one client only
-                if (post.box != nullptr)
-                    cut(*post.box, "out of memory");
+                if (posts[applied].box != nullptr)
+                    cut(*posts[applied].box, "out of memory");
             }
         }
-        posts.clear();
         for (Outbox* box : work_) {
             box->listed = false;
             send_some(*box);
             forget_if_left(*box);
         }
         work_.clear();
-        for (Outbox* box = leavers; box != nullptr;) {
-            Outbox* next = box->next_leaver;  // before it is forgotten
+        while (applied == posts.size() && leavers != nullptr) {
+            Outbox* box = std::exchange(leavers, leavers->next_leaver);
             leave_members(*box);  // if something kept it from leaving
             box->leaving = true;
             box->leave_by = now_ + stall_limit_;
             forget_if_left(*box);  // now, or once its queue has gone
-            box = next;
         }
         if (now_ >= checked + patience) {
             checked = now_;
@@ -181,6 +187,8 @@ void Writer::apply(Post& post)
 
 void Writer::put(Outbox& box, const std::string& text)
 {
+    if (box.waiting() + text.size() > limit_)
+        send_some(box);  // many talkers at once: first what its socket takes
     if (box.stopped)
         return;
     if (box.waiting() + text.size() > limit_)

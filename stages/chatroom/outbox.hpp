@@ -51,8 +51,9 @@ public:
     // A client with more than `limit` bytes waiting, or whose socket takes
     // no byte for `stall_limit`, is cut off: its socket is shut down, so its
     // reader sees the end. While all outboxes together hold more than
-    // `budget` (plus 16 KiB a client), talkers wait, and those that took
-    // nothing for a second are cut off. `lock` is the room's.
+    // `budget` (plus 16 KiB a client), the Writer copies no more posted
+    // lines, talkers wait, and those that took nothing for a second are
+    // cut off. `lock` is the room's.
     Writer(std::mutex& lock, std::size_t limit, std::size_t budget,
            std::chrono::milliseconds stall_limit);
     Writer(const Writer&) = delete;
