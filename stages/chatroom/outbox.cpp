@@ -74,29 +74,32 @@ const char* Writer::remove(std::unique_lock<std::mutex>& lock, Outbox& box)
     return box.cut_off;
 }
 
-// One pass: takes what was posted, copies each line into the outboxes it
-// is for, and sends every outbox that has something new, or room again.
+// One pass: takes what was posted (once all taken before is copied),
+// copies each line into the outboxes it is for (while the room is under
+// its budget), and sends every outbox that has something new, or room.
 void Writer::run()
 {
     epoll_event events[64];
     std::vector<Post> posts;
     std::size_t applied = 0;    // of posts
     Outbox* leavers = nullptr;  // taken with posts, once they are applied
+    int timeout = 0;            // 0 when there is more to do at once
     Clock::time_point checked;
     unsigned checks = 0;
     for (;;) {  // at least every 100 ms
-        int n = ::epoll_wait(epoll_, events, 64,
-                             static_cast<int>(patience.count()));
+        int n = ::epoll_wait(epoll_, events, 64, timeout);
+        if (applied == posts.size()) {  // all copied: ready for more
+            posts.clear();
+            if (posts.capacity() > 4096)  // after a burst: give it back
+                std::vector<Post>().swap(posts);
+            applied = 0;
+        }
         {
             std::lock_guard lock(lock_);
             if (stopping_)
                 return;
-            if (applied == posts.size()) {  // all of them: take the next
-                posts.clear();
-                if (posts.capacity() > 4096)  // after a burst: give it back
-                    std::vector<Post>().swap(posts);
+            if (posts.empty()) {  // take the next posts, and the leavers
                 posts.swap(posts_);
-                applied = 0;
                 leavers = std::exchange(leavers_, nullptr);
                 ++taken_;
             }
@@ -150,6 +153,10 @@ void Writer::run()
         std::lock_guard lock(lock_);
         pace_ = pace;
         over_budget_ = over_budget();
+        bool more = applied < posts.size()
+                        ? !over_budget_  // or wait for a socket to take some
+                        : !posts_.empty() || leavers_ != nullptr;
+        timeout = more ? 0 : static_cast<int>(patience.count());
         progress_.notify_all();
     }
 }

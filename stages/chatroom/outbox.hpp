@@ -79,9 +79,10 @@ public:
     // client more than a quarter of the limit behind still takes bytes, or
     // while the room is over its budget.
     void send_and_keep_pace(std::unique_lock<std::mutex>& lock);
-    // A client leaving: waits until what is queued for it has gone (for
-    // about stall_limit at most), and the Writer has forgotten it. Returns
-    // why it was cut off, if it was.
+    // A client leaving: waits until the lines posted before are copied,
+    // then until what is queued for it has gone (for about stall_limit at
+    // most), and the Writer has forgotten it. Returns why it was cut off,
+    // if it was.
     const char* remove(std::unique_lock<std::mutex>& lock, Outbox& box);
 
 private:
