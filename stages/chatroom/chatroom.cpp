@@ -77,17 +77,22 @@ public:
         return true;
     }
 
-    // To one client only: ERROR, GOODBYE.
+    // To one client only: ERROR, GOODBYE; then waits for the writer. An
+    // answer may be far longer than what asked for it (an ERROR for 2
+    // bytes, up to 21 KB for WHO's 4): so a flood of them costs its sender
+    // time, not the room memory.
     void reply(chat::Outbox& outbox, const std::string& text)
     {
-        std::lock_guard lock(mutex_);
+        std::unique_lock lock(mutex_);
         writer_.append(outbox, text);
+        writer_.send_and_keep_pace(lock);
     }
 
     void who(chat::Outbox& outbox)  // WHO: MEMBERS, to the one who asked
     {
-        std::lock_guard lock(mutex_);
+        std::unique_lock lock(mutex_);
         writer_.append(outbox, members_line());
+        writer_.send_and_keep_pace(lock);  // as reply does
     }
 
     // A client comes in, and goes: its outbox is sent until then.
@@ -185,8 +190,7 @@ static std::string converse(net::Socket& client)
     reader.complete_after(pause_ends_line, "MESSAGE ");
     auto error = [&](const std::string& why) {
         room.reply(outbox, "ERROR " + why + "\n");
-        room.send_and_keep_pace();  // as after WHO: a flood of bad lines
-    };                              // costs its sender time, not memory
+    };
     enum class Got { line, too_long, end };
     auto next_line = [&](std::string& line) {
         if (!reader.has_line())  // all the lines of this read are handled:
@@ -242,8 +246,7 @@ static std::string converse(net::Socket& client)
             else if (!room.tell(name, recipient, chat::harmless(text)))
                 error("no one named " + chat::harmless(recipient));
         } else if (command.verb == chat::Verb::who) {
-            room.who(outbox);           // all the names: 4 bytes asked for
-            room.send_and_keep_pace();  // up to 21 KB, so one at a time
+            room.who(outbox);
         } else {
             error("unknown command: " + chat::harmless(command.word));
         }
