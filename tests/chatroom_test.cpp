@@ -394,11 +394,9 @@ TEST_F(ChatRoom, AFloodOfBadLinesIsAnsweredOneAtATime)
     for (int i = 0; i < visitors; ++i)
         threads.emplace_back([&, i] {
             flooders[i].send(flood + "QUIT\n");
-            while (auto line = flooders[i].read_line())
-                if (*line != "GOODBYE")
-                    errors[i] += line->rfind("ERROR join first", 0) == 0;
-                else
-                    break;
+            auto line = flooders[i].read_line();
+            for (; line && *line != "GOODBYE"; line = flooders[i].read_line())
+                errors[i] += line->rfind("ERROR join first", 0) == 0;
         });
     for (std::thread& t : threads)
         t.join();
@@ -426,9 +424,9 @@ TEST_F(ChatRoom, ManyTalkersAtOnceDoNotCutOffAReader)
         members.push_back(join(server, "t" + std::to_string(i)));
     const std::string text(400, 'y');
     std::string burst;
-    for (std::size_t i = 0; burst.size() + text.size() < 16000; ++i)
+    int per_talker = 0;
+    for (; burst.size() + text.size() < 16000; ++per_talker)
         burst += "MESSAGE " + text + "\n";
-    const int per_talker = static_cast<int>(burst.size() / (text.size() + 9));
     std::atomic<bool> done{false};
     std::thread drain([&] {  // the talkers read too, all in this thread
         std::vector<pollfd> fds;
