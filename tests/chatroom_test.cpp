@@ -502,6 +502,29 @@ TEST_F(ChatRoom, QuitSaysGoodbyeAndTheOthersHearWhoLeft)
     Client bob_again = join(server, "bob");  // the name is free again
 }
 
+// A member well behind sends QUIT and more after it. Closing a socket with
+// unread input resets the connection, and a reset throws away what the
+// server's kernel still holds for the client: GOODBYE too. The room hangs
+// up its side first and reads on until the client hangs up too.
+TEST_F(ChatRoom, WhatFollowsQuitDoesNotCostTheGoodbye)
+{
+    Client lazy = join(server, "lazy");
+    int small = 4096;  // so that most of what it is sent waits in the server
+    setsockopt(lazy.fd(), SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+    const std::string text(400, 'x');
+    std::string burst;  // 100 messages back to itself, read only at the end
+    for (int i = 0; i < 100; ++i)
+        burst += "MESSAGE " + text + "\r\n";
+    lazy.send(burst + "QUIT\r\n" + std::string(64 << 10, 'x'));
+    EXPECT_TRUE(server.shows("Disconnected " + lazy.address()));
+    int heard = 0;
+    std::optional<std::string> line;
+    while ((line = lazy.read_line()) && *line != "GOODBYE")
+        heard += *line == text;
+    EXPECT_EQ(line, "GOODBYE") << "after " << heard << " of 100 messages";
+    EXPECT_EQ(heard, 100);
+}
+
 TEST_F(ChatRoom, AClientThatJustDisappearsLeavesToo)
 {
     Client alice = join(server, "alice");

@@ -14,7 +14,9 @@
 #include <cstdlib>
 #include <memory>
 #include <mutex>
+#include <poll.h>
 #include <string>
+#include <sys/socket.h>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -259,6 +261,25 @@ static std::string converse(net::Socket& client)
     return late ? "did not join in time" : "";
 }
 
+// A client may send more after QUIT. Closing a socket with input unread
+// resets the connection, and a reset throws away what is still on its way
+// to the client, GOODBYE too. So we hang up our side first (FIN follows
+// the last byte), then read until the client hangs up too, or time is up.
+static void hang_up(net::Socket& client)
+{
+    ::shutdown(client.fd(), SHUT_WR);
+    auto until = chat::Clock::now() + stall_limit;
+    char ignored[4096];
+    for (;;) {
+        auto left = std::chrono::ceil<milliseconds>(until - chat::Clock::now());
+        pollfd ready{client.fd(), POLLIN, 0};
+        if (left.count() <= 0 ||
+            ::poll(&ready, 1, static_cast<int>(left.count())) <= 0 ||
+            ::recv(client.fd(), ignored, sizeof ignored, 0) <= 0)
+            return;
+    }
+}
+
 static void serve(net::Socket client)
 {
     net::log("Connected {}", client.peer());
@@ -270,6 +291,7 @@ static void serve(net::Socket client)
     }
     net::log("Disconnected {}{}", client.peer(),
              why.empty() ? "" : " (" + why + ")");
+    hang_up(client);
 }
 
 int main(int argc, char* argv[])
