@@ -48,7 +48,7 @@ bool ends_soon(int fd)
 struct Room {
     explicit Room(std::size_t limit = 1 << 20,
                   milliseconds stall_limit = milliseconds(5000))
-        : writer(mutex, limit, 64 << 20, stall_limit)
+        : writer(mutex, limit, stall_limit)
     {
         std::lock_guard lock(mutex);
         writer.add(box);

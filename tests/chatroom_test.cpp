@@ -409,11 +409,10 @@ TEST_F(ChatRoom, AFloodOfBadLinesIsAnsweredOneAtATime)
 }
 
 // 120 members send 16 KB of messages each at the same moment: 1.9 MB for
-// everyone, more than an outbox's limit, and all of it posted before the
-// writer's next pass. A member who reads is not cut off for it: the writer
-// stops copying at the room's budget to send, and gives a socket what it
-// takes before it counts its client too far behind. (Before, the reader
-// got 5 to 30% of the messages.)
+// everyone, more than a client may be behind, and all of it posted before
+// the writer's next pass. A member who reads is not cut off for it: the
+// writer gives its socket what it takes before it counts it too far
+// behind.
 TEST_F(ChatRoom, ManyTalkersAtOnceDoNotCutOffAReader)
 {
     constexpr int talkers = 120;
@@ -752,10 +751,10 @@ TEST_F(ChatRoom, AMemberWhoTakesNothingForFiveSecondsIsCutOff)
     EXPECT_TRUE(talker.skip_to_line_ending("MEMBERS talker"));
 }
 
-// Each outbox may hold 1 MiB before its member is cut off; 300 members
-// who never read would be 300 MiB. The room's budget cuts off members who
-// take nothing until it is back under, and a member who reads is never
-// among them.
+// A member may fall 1 MiB behind before it is cut off; had each its own
+// copy of what it has not read, 300 members who never read would cost 300
+// MiB. The room keeps each line once, until every member has had it or
+// has been cut off, and a member who reads is never cut off.
 TEST_F(ChatRoom, MembersWhoNeverReadCostTheRoomABoundedTotal)
 {
     std::vector<Client> lazy;

@@ -24,7 +24,6 @@
 using std::chrono::milliseconds;
 
 constexpr std::size_t outbox_limit = 1 << 20;   // then a client is cut off
-constexpr std::size_t room_budget = 32 << 20;   // ...or those taking nothing
 constexpr milliseconds stall_limit{5000};       // ...or when it takes no byte
 constexpr milliseconds pause_ends_line{250};    // MESSAGE sent with no \n
 constexpr std::chrono::seconds join_limit{60};  // to send ADD, or be closed
@@ -146,7 +145,7 @@ private:
 
     std::mutex mutex_;
     std::vector<Member> members_;  // sorted by name
-    chat::Writer writer_{mutex_, outbox_limit, room_budget, stall_limit};
+    chat::Writer writer_{mutex_, outbox_limit, stall_limit};
 };
 
 static Room room;
