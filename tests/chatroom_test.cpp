@@ -409,10 +409,10 @@ TEST_F(ChatRoom, AFloodOfBadLinesIsAnsweredOneAtATime)
 }
 
 // 120 members send 16 KB of messages each at the same moment: 1.9 MB for
-// everyone, more than a client may be behind, and all of it posted before
-// the writer's next pass. A member who reads is not cut off for it: the
-// writer gives its socket what it takes before it counts it too far
-// behind.
+// everyone, more than a client may be behind. A member who reads is not
+// cut off for it: the writer lets posted lines into the transcript a slice
+// at a time, while no reader is far behind (with a small socket buffer,
+// where this matters most: Writer.ABurstPastTheLimitDoesNotCutOff...).
 TEST_F(ChatRoom, ManyTalkersAtOnceDoNotCutOffAReader)
 {
     constexpr int talkers = 120;

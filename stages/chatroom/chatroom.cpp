@@ -30,7 +30,7 @@ constexpr std::chrono::seconds join_limit{60};  // to send ADD, or be closed
 
 // Everyone in the room, by name. Holding the lock we only post lines to
 // the writer, which never waits for a client, so the lock is never held
-// long; the writer copies a line for everyone into every member's outbox.
+// long; the writer keeps each line once, and sends it to all it is for.
 class Room {
 public:
     bool join(const std::string& name, chat::Outbox* outbox)

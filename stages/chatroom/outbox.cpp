@@ -41,6 +41,7 @@ Writer::~Writer()
         stopping_ = true;
         wake();
     }
+    progress_.notify_all();  // whoever waits gives up
     thread_.join();
     ::close(wake_);
     ::close(epoll_);
@@ -86,14 +87,18 @@ const char* Writer::remove(std::unique_lock<std::mutex>& lock, Outbox& box)
     return box.cut_off;
 }
 
-// One pass: takes the new clients and what was posted, then serves every
-// client, and lets go of the lines that all of them have had.
+// One pass: takes the new clients and what was posted, lets a slice of
+// the posted lines into the transcript, serves every client, and lets go
+// of the lines that all of them have had.
 void Writer::run()
 {
     epoll_event events[64];
     Clock::time_point checked;
-    for (;;) {  // at least every 100 ms
-        int n = ::epoll_wait(epoll_, events, 64, int(patience.count()));
+    bool pace = false;                           // as the last pass found
+    for (;;) {                                   // at least every 100 ms
+        bool more = !pending_.empty() && !pace;  // to let in at once
+        int n =
+            ::epoll_wait(epoll_, events, 64, more ? 0 : int(patience.count()));
         now_ = Clock::now();
         {
             std::lock_guard lock(lock_);
@@ -110,8 +115,15 @@ void Writer::run()
         for (int i = 0; i < n; ++i)
             if (auto* box = static_cast<Outbox*>(events[i].data.ptr))
                 watch(*box, false);  // it has room again
-        bool pace = false;
-        std::uint64_t needed = lines_.back().number;  // the first line
+        // A slice at a time, while no reader is far behind: many talkers at
+        // once cannot push a reader past the limit in one pass.
+        for (std::size_t slice = 0;
+             !pending_.empty() && !pace && slice < limit_ / 4;) {
+            slice += pending_.front().text.size();
+            lines_.splice(lines_.end(), pending_, pending_.begin());
+        }
+        pace = false;
+        std::uint64_t needed = last()->number;  // the oldest line still needed
         Outbox* forgotten = nullptr;
         for (Outbox** link = &all_; *link != nullptr;) {
             Outbox& box = **link;
@@ -140,7 +152,7 @@ void Writer::take_posts()  // under the room's lock
 {
     while (added_ != nullptr) {
         Outbox& box = *std::exchange(added_, added_->next);
-        box.done = std::prev(lines_.end());  // its lines come after
+        box.done = last();  // its lines come after
         box.took = now_;
         box.next = std::exchange(all_, &box);
         epoll_event event{};     // EPOLLOUT only once its socket is full;
@@ -148,8 +160,10 @@ void Writer::take_posts()  // under the room's lock
         event.data.ptr = &box;
         ::epoll_ctl(epoll_, EPOLL_CTL_ADD, box.fd, &event);
     }
-    lines_.splice(lines_.end(), posts_);
-    ++taken_;
+    if (pending_.empty()) {  // all taken before is in the transcript
+        pending_.swap(posts_);
+        ++taken_;
+    }
     woken_ = false;
     std::uint64_t count;  // and the wake-ups that brought them
     (void)!::read(wake_, &count, sizeof count);
@@ -166,15 +180,15 @@ bool Writer::serve(Outbox& box)
     if (!box.stopped && (!box.full || behind(box) > limit_))
         send_to(box);  // even if full: what it takes, before it is judged
     if (box.stopped)
-        box.done = std::prev(lines_.end());  // it holds up no line
+        box.done = last();  // it holds up no line
     else if (behind(box) > limit_)
         cut(box, "too far behind");  // a SendQ, as IRC servers have
     else if (box.full && now_ - box.took >= stall_limit_)
         cut(box, "took nothing for too long");
-    else if (now_ >= box.leave_by)
+    else if (now_ >= box.leave_by && behind(box) > 0)
         cut(box, "took too little to say goodbye");
-    bool all_taken = lines_.back().number + 1 >= until;
-    return !all_taken || behind(box) > 0;
+    bool all_in = last()->number + 1 >= until;  // all lines before it left
+    return !all_in || behind(box) > 0;
 }
 
 std::size_t Writer::behind(const Outbox& box) const
@@ -194,8 +208,8 @@ void Writer::send_to(Outbox& box)
                 pieces[n++] = {it->text.data() + skip, it->text.size() - skip};
                 skip = 0;
             }
-        if (n == 0) {  // it has all: none of the rest is for it
-            box.done = std::prev(lines_.end());
+        if (n == 0) {  // it has all (sent is 0): the rest is not for it
+            box.done = last();
             return;
         }
         msghdr message{};
@@ -210,7 +224,8 @@ void Writer::send_to(Outbox& box)
             continue;
         box.took = now_;
         std::size_t left = box.sent + static_cast<std::size_t>(sent);
-        for (auto it = std::next(box.done); left > 0; ++it) {
+        for (auto it = std::next(box.done); left > 0; ++it) {  // moves done
+            // past the lines sent, and past those for others (0 bytes)
             std::size_t size = box.hears(*it) ? it->text.size() : 0;
             if (left < size)
                 break;
@@ -228,7 +243,7 @@ void Writer::cut(Outbox& box, const char* why)  // why: null if it has gone
         box.cut_off = why;
     }
     box.stopped = true;
-    box.done = std::prev(lines_.end());  // it holds up no line
+    box.done = last();  // it holds up no line
     box.sent = 0;
     watch(box, false);
     ::shutdown(box.fd, SHUT_RDWR);  // its reader sees the end, and leaves

@@ -32,7 +32,7 @@ struct Line {
     std::uint64_t number;  // the room's order
     const Outbox* to;      // null: the members
     std::string text;
-    std::size_t end;  // bytes in the transcript, up to this line's end
+    std::size_t end;  // bytes posted in the room, up to this line's end
 };
 using Transcript = std::list<Line>;  // std::list: lines never move
 
@@ -58,7 +58,8 @@ struct Outbox {
     // The Writer's alone:
     Transcript::iterator done;  // the last line sent, or not for it
     std::size_t sent = 0;       // of its next line
-    Clock::time_point took;     // when it last took bytes, or became full
+    Clock::time_point took;     // when it last took bytes (or came, or
+                                // its socket became full or had room)
     Clock::time_point leave_by = Clock::time_point::max();
     bool full = false;     // its socket is: waits for EPOLLOUT
     bool stopped = false;  // cut off, or gone: nothing more is sent
@@ -91,7 +92,8 @@ public:
     void send_and_keep_pace(std::unique_lock<std::mutex>& lock);
     // A client leaving: waits until what is posted for it has gone (for
     // about stall_limit at most), and the Writer has forgotten it. Returns
-    // why it was cut off, if it was.
+    // why it was cut off, if it was. Nothing may be posted for it after
+    // this, or after leave: the Writer forgets it once it has the rest.
     const char* remove(std::unique_lock<std::mutex>& lock, Outbox& box);
 
 private:
@@ -101,6 +103,7 @@ private:
     void take_posts();
     bool serve(Outbox& box);                      // false: forget it
     std::size_t behind(const Outbox& box) const;  // bytes of the transcript
+    Transcript::iterator last() { return std::prev(lines_.end()); }
     void send_to(Outbox& box);
     void cut(Outbox& box, const char* why);
     void watch(Outbox& box, bool full);  // for EPOLLOUT, or not
@@ -119,11 +122,12 @@ private:
     bool stopping_ = false;
     std::condition_variable progress_;  // after each pass
     // The Writer's alone:
-    Transcript lines_{{0, nullptr, "", 0}};  // never empty
+    Transcript pending_;                     // taken, not let in yet
+    Transcript lines_{{0, nullptr, "", 0}};  // a new client's place at first
     Outbox* all_ = nullptr;                  // every client
     Clock::time_point now_;                  // when this pass began
     int epoll_ = -1;
-    int wake_ = -1;  // an eventfd: there are posts
+    int wake_ = -1;  // an eventfd: there is work
     std::thread thread_;
 };
 
