@@ -115,11 +115,12 @@ void Writer::run()
         for (int i = 0; i < n; ++i)
             if (auto* box = static_cast<Outbox*>(events[i].data.ptr))
                 watch(*box, false);  // it has room again
-        // A slice at a time, while no reader is far behind: many talkers at
-        // once cannot push a reader past the limit in one pass.
+        // Lines for members a slice at a time, while no reader is far
+        // behind: many talkers at once cannot push a reader past the limit.
         for (std::size_t slice = 0;
              !pending_.empty() && !pace && slice < limit_ / 4;) {
-            slice += pending_.front().text.size();
+            const Line& line = pending_.front();  // one for one client: free
+            slice += line.to != nullptr ? 0 : line.text.size();
             lines_.splice(lines_.end(), pending_, pending_.begin());
         }
         pace = false;
