@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -722,6 +723,29 @@ TEST_F(ChatRoom, OneClientThatNeverReadsCannotStallTheRoom)
     // the room waited for lazy (stage 5 waits until lazy goes), lazy would
     // have been cut off by the 5 s rule instead, for taking nothing.
     EXPECT_TRUE(server.shows("(cut off: too far behind)"));
+}
+
+// A client cut off leaves megabytes it never took in the server's kernel
+// buffers. Closed as usual, the kernel would keep them, and keep trying to
+// send them, for as long as the client holds its end open. The room resets
+// the connection instead, which throws them away.
+TEST_F(ChatRoom, WhatAClientCutOffNeverTookIsThrownAway)
+{
+    Client lazy = join(server, "lazy");
+    int small = 4096;
+    setsockopt(lazy.fd(), SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+    timeval patience{15, 0};  // so a server that never ends it fails here
+    setsockopt(lazy.fd(), SOL_SOCKET, SO_RCVTIMEO, &patience, sizeof patience);
+    Client talker = join(server, "talker");
+    Chatter chatter(talker, 20000, std::string(400, 'x'));  // 8 MB for lazy
+    EXPECT_TRUE(chatter.finish());
+    ASSERT_TRUE(server.shows("Disconnected " + lazy.address()));
+    char chunk[65536];
+    ssize_t n;
+    while ((n = ::recv(lazy.fd(), chunk, sizeof chunk, 0)) > 0) {
+    }
+    EXPECT_EQ(n, -1) << "an ordinary end: what it never took was kept";
+    EXPECT_EQ(errno, ECONNRESET);
 }
 
 // A member whose socket takes no byte for 5 s is cut off (docs/chatroom.md)

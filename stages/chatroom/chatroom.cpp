@@ -81,19 +81,21 @@ public:
     // To one client only: ERROR, GOODBYE; then waits for the writer. An
     // answer may be far longer than what asked for it (an ERROR for 2
     // bytes, up to 21 KB for WHO's 4): so a flood of them costs its sender
-    // time, not the room memory.
-    void reply(chat::Outbox& outbox, const std::string& text)
+    // time, not the room memory. False if the client is cut off, or gone.
+    bool reply(chat::Outbox& outbox, const std::string& text)
     {
         std::unique_lock lock(mutex_);
         writer_.append(outbox, text);
         writer_.send_and_keep_pace(lock);
+        return !outbox.stopped;
     }
 
-    void who(chat::Outbox& outbox)  // WHO: MEMBERS, to the one who asked
+    bool who(chat::Outbox& outbox)  // WHO: MEMBERS, to the one who asked
     {
         std::unique_lock lock(mutex_);
         writer_.append(outbox, members_line());
         writer_.send_and_keep_pace(lock);  // as reply does
+        return !outbox.stopped;
     }
 
     // A client comes in, and goes: its outbox is sent until then.
@@ -189,13 +191,17 @@ static std::string converse(net::Socket& client)
     std::string name;  // empty until ADD succeeds
     net::LineReader reader(client.fd(), chat::max_line);
     reader.complete_after(pause_ends_line, "MESSAGE ");
+    bool served = true;  // false once it is cut off, or gone
     auto error = [&](const std::string& why) {
-        room.reply(outbox, "ERROR " + why + "\n");
+        served = room.reply(outbox, "ERROR " + why + "\n") && served;
     };
     enum class Got { line, too_long, end };
+    int handled = 0;  // lines since we last waited for the writer
     auto next_line = [&](std::string& line) {
-        if (!reader.has_line())  // all the lines of this read are handled:
-            room.send_and_keep_pace();  // send them, before we read on
+        if (!served)
+            return Got::end;  // what else it sent needs no answer
+        if (!reader.has_line() || ++handled % 64 == 0)  // all the lines of
+            room.send_and_keep_pace();  // this read, or 64: sent before more
         if (!reader.read_line(line))
             return Got::end;  // the client is gone
         if (!reader.cut())
@@ -247,7 +253,7 @@ static std::string converse(net::Socket& client)
             else if (!room.tell(name, recipient, chat::harmless(text)))
                 error("no one named " + chat::harmless(recipient));
         } else if (command.verb == chat::Verb::who) {
-            room.who(outbox);
+            served = room.who(outbox) && served;
         } else {
             error("unknown command: " + chat::harmless(command.word));
         }

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <iterator>
+#include <malloc.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -100,12 +101,13 @@ void Writer::run()
         int n =
             ::epoll_wait(epoll_, events, 64, more ? 0 : int(patience.count()));
         now_ = Clock::now();
+        bool once_a_second = now_ >= checked + std::chrono::seconds(1);
         {
             std::lock_guard lock(lock_);
             if (stopping_)
                 return;
             take_posts();
-            if (now_ >= checked + std::chrono::seconds(1)) {
+            if (once_a_second) {
                 checked = now_;  // closes who did not join in time
                 for (Outbox* box = all_; box != nullptr; box = box->next)
                     if (now_ >= box->close_at)
@@ -139,8 +141,10 @@ void Writer::run()
             needed = std::min(needed, box.done->number);
             link = &box.next;
         }
-        while (lines_.front().number < needed)
-            lines_.pop_front();  // all have had it
+        for (; lines_.front().number < needed; lines_.pop_front())
+            freed_ += lines_.front().text.size();  // all have had it
+        if (once_a_second && std::exchange(freed_, 0) > limit_)
+            ::malloc_trim(0);  // glibc gives what a burst took back
         std::lock_guard lock(lock_);
         while (forgotten != nullptr)  // its owner may destroy it now
             std::exchange(forgotten, forgotten->next)->removed = true;
@@ -242,11 +246,13 @@ void Writer::cut(Outbox& box, const char* why)  // why: null if it has gone
     {
         std::lock_guard lock(lock_);
         box.cut_off = why;
+        box.stopped = true;
     }
-    box.stopped = true;
     box.done = last();  // it holds up no line
     box.sent = 0;
     watch(box, false);
+    linger reset{1, 0};  // at close: what it never took is thrown away, not
+    ::setsockopt(box.fd, SOL_SOCKET, SO_LINGER, &reset, sizeof reset);  // kept
     ::shutdown(box.fd, SHUT_RDWR);  // its reader sees the end, and leaves
 }
 

@@ -53,16 +53,16 @@ struct Outbox {
     // its reader sees the end (set while it has not joined).
     Clock::time_point close_at = Clock::time_point::max();
     const char* cut_off = nullptr;  // why nothing more is sent to it
-    bool removed = false;           // the Writer has forgotten it
-    Outbox* next = nullptr;         // in the list of new clients, or of all
+    bool stopped = false;    // cut off, or gone (the Writer reads it freely)
+    bool removed = false;    // the Writer has forgotten it
+    Outbox* next = nullptr;  // in the list of new clients, or of all
     // The Writer's alone:
     Transcript::iterator done;  // the last line sent, or not for it
     std::size_t sent = 0;       // of its next line
     Clock::time_point took;     // when it last took bytes (or came, or
                                 // its socket became full or had room)
     Clock::time_point leave_by = Clock::time_point::max();
-    bool full = false;     // its socket is: waits for EPOLLOUT
-    bool stopped = false;  // cut off, or gone: nothing more is sent
+    bool full = false;  // its socket is: waits for EPOLLOUT
 };
 
 class Writer {
@@ -126,6 +126,7 @@ private:
     Transcript lines_{{0, nullptr, "", 0}};  // a new client's place at first
     Outbox* all_ = nullptr;                  // every client
     Clock::time_point now_;                  // when this pass began
+    std::size_t freed_ = 0;                  // bytes let go of, of late
     int epoll_ = -1;
     int wake_ = -1;  // an eventfd: there is work
     std::thread thread_;
