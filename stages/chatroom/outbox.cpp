@@ -95,11 +95,12 @@ void Writer::run()
 {
     epoll_event events[64];
     Clock::time_point checked;
-    bool pace = false;                           // as the last pass found
-    for (;;) {                                   // at least every 100 ms
-        bool more = !pending_.empty() && !pace;  // to let in at once
-        int n =
-            ::epoll_wait(epoll_, events, 64, more ? 0 : int(patience.count()));
+    bool pace = false;  // as the last pass found it
+    for (;;) {
+        // At once while there are lines to let in; else every 100 ms at least.
+        bool more = !pending_.empty() && !pace;
+        int wait = more ? 0 : static_cast<int>(patience.count());
+        int n = ::epoll_wait(epoll_, events, 64, wait);
         now_ = Clock::now();
         bool once_a_second = now_ >= checked + std::chrono::seconds(1);
         {

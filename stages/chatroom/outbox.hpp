@@ -16,6 +16,7 @@
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
+#include <iterator>
 #include <list>
 #include <mutex>
 #include <string>
@@ -85,8 +86,8 @@ public:
     {
         post(&box, std::move(text));
     }
-    // After a reader has handled all the lines of one read: wakes the
-    // Writer, and waits until it has taken what was posted. Then, so that
+    // After a reader has handled the lines of one read (64 at most): wakes
+    // the Writer, and waits until it has taken what was posted. Then, so that
     // whoever talks goes at the pace of those who read, waits while a
     // client more than a quarter of the limit behind still takes bytes.
     void send_and_keep_pace(std::unique_lock<std::mutex>& lock);
@@ -116,7 +117,7 @@ private:
     std::uint64_t next_number_ = 1;
     std::size_t end_ = 0;      // the transcript's bytes, with posts_
     Outbox* added_ = nullptr;  // new clients, not taken yet
-    std::uint64_t taken_ = 0;  // passes that took posts_
+    std::uint64_t taken_ = 0;  // times posts_ was taken
     bool pace_ = false;        // a client well behind still reads
     bool woken_ = false;
     bool stopping_ = false;
