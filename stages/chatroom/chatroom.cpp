@@ -196,7 +196,7 @@ static std::string converse(net::Socket& client)
         served = room.reply(outbox, "ERROR " + why + "\n") && served;
     };
     enum class Got { line, too_long, end };
-    int handled = 0;  // lines since we last waited for the writer
+    unsigned handled = 0;  // lines taken from a read that had more
     auto next_line = [&](std::string& line) {
         if (!served)
             return Got::end;  // what else it sent needs no answer

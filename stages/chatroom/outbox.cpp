@@ -95,10 +95,12 @@ void Writer::run()
 {
     epoll_event events[64];
     Clock::time_point checked;
-    bool pace = false;  // as the last pass found it
+    bool pace = false;    // as the last pass found it
+    bool posted = false;  // ...and whether posts were left for this one
     for (;;) {
-        // At once while there are lines to let in; else every 100 ms at least.
-        bool more = !pending_.empty() && !pace;
+        // At once while there are lines to take or let in (a wake-up may
+        // have been spent on a pass that left them); else every 100 ms.
+        bool more = pending_.empty() ? posted : !pace;
         int wait = more ? 0 : static_cast<int>(patience.count());
         int n = ::epoll_wait(epoll_, events, 64, wait);
         now_ = Clock::now();
@@ -121,7 +123,7 @@ void Writer::run()
         // Lines for members a slice at a time, while no reader is far
         // behind: many talkers at once cannot push a reader past the limit.
         for (std::size_t slice = 0;
-             !pending_.empty() && !pace && slice < limit_ / 4;) {
+             !pending_.empty() && !pace && slice <= limit_ / 4;) {
             const Line& line = pending_.front();  // one for one client: free
             slice += line.to != nullptr ? 0 : line.text.size();
             lines_.splice(lines_.end(), pending_, pending_.begin());
@@ -150,6 +152,7 @@ void Writer::run()
         while (forgotten != nullptr)  // its owner may destroy it now
             std::exchange(forgotten, forgotten->next)->removed = true;
         pace_ = pace;
+        posted = !posts_.empty();
         progress_.notify_all();
     }
 }

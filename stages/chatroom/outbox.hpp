@@ -92,7 +92,8 @@ public:
     // client more than a quarter of the limit behind still takes bytes.
     void send_and_keep_pace(std::unique_lock<std::mutex>& lock);
     // A client leaving: waits until what is posted for it has gone (for
-    // about stall_limit at most), and the Writer has forgotten it. Returns
+    // about stall_limit at most, once all posted before are let in), and
+    // the Writer has forgotten it. Returns
     // why it was cut off, if it was. Nothing may be posted for it after
     // this, or after leave: the Writer forgets it once it has the rest.
     const char* remove(std::unique_lock<std::mutex>& lock, Outbox& box);
