@@ -85,17 +85,13 @@ public:
     bool reply(chat::Outbox& outbox, const std::string& text)
     {
         std::unique_lock lock(mutex_);
-        writer_.append(outbox, text);
-        writer_.send_and_keep_pace(lock);
-        return !outbox.stopped;
+        return answer(lock, outbox, text);
     }
 
     bool who(chat::Outbox& outbox)  // WHO: MEMBERS, to the one who asked
     {
         std::unique_lock lock(mutex_);
-        writer_.append(outbox, members_line());
-        writer_.send_and_keep_pace(lock);  // as reply does
-        return !outbox.stopped;
+        return answer(lock, outbox, members_line());
     }
 
     // A client comes in, and goes: its outbox is sent until then.
@@ -119,6 +115,14 @@ public:
     }
 
 private:
+    bool answer(std::unique_lock<std::mutex>& lock, chat::Outbox& outbox,
+                std::string text)  // as reply says
+    {
+        writer_.append(outbox, std::move(text));
+        writer_.send_and_keep_pace(lock);
+        return !outbox.stopped;
+    }
+
     struct Member {
         std::string name;
         chat::Outbox* outbox;
@@ -193,7 +197,7 @@ static std::string converse(net::Socket& client)
     reader.complete_after(pause_ends_line, "MESSAGE ");
     bool served = true;  // false once it is cut off, or gone
     auto error = [&](const std::string& why) {
-        served = room.reply(outbox, "ERROR " + why + "\n") && served;
+        served = room.reply(outbox, "ERROR " + why + "\n");
     };
     enum class Got { line, too_long, end };
     unsigned handled = 0;  // lines taken from a read that had more
@@ -253,7 +257,7 @@ static std::string converse(net::Socket& client)
             else if (!room.tell(name, recipient, chat::harmless(text)))
                 error("no one named " + chat::harmless(recipient));
         } else if (command.verb == chat::Verb::who) {
-            served = room.who(outbox) && served;
+            served = room.who(outbox);
         } else {
             error("unknown command: " + chat::harmless(command.word));
         }

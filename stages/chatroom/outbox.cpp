@@ -72,9 +72,11 @@ void Writer::wake()
 
 void Writer::send_and_keep_pace(std::unique_lock<std::mutex>& lock)
 {
-    std::uint64_t mine = posts_.empty() ? taken_ : taken_ + 1;
-    if (!posts_.empty())
+    std::uint64_t mine = taken_;
+    if (!posts_.empty()) {  // taken by the next pass that takes posts
         wake();
+        ++mine;
+    }
     progress_.wait(lock,
                    [&] { return stopping_ || (taken_ >= mine && !pace_); });
 }

@@ -116,7 +116,7 @@ private:
     // Under the room's lock:
     Transcript posts_;  // not taken by the Writer yet
     std::uint64_t next_number_ = 1;
-    std::size_t end_ = 0;      // the transcript's bytes, with posts_
+    std::size_t end_ = 0;      // bytes posted in the room so far
     Outbox* added_ = nullptr;  // new clients, not taken yet
     std::uint64_t taken_ = 0;  // times posts_ was taken
     bool pace_ = false;        // a client well behind still reads
