@@ -137,8 +137,8 @@ TEST(Writer, CutsOffAClientThatTakesNothingForTheStallLimit)
 
 // Many talkers at once may post more for everyone than a client may be
 // behind, before the Writer's next pass. A member who reads is not cut off
-// for it, even with a small socket buffer: the Writer lets posted lines
-// into the transcript a slice at a time, while no reader is far behind.
+// for it, even with a small socket buffer: only a client that no longer
+// reads is cut off for being too far behind.
 TEST(Writer, ABurstPastTheLimitDoesNotCutOffAMemberWhoReads)
 {
     Room room;
