@@ -25,9 +25,8 @@ Writer::Writer(std::mutex& lock, std::size_t limit,
       epoll_(::epoll_create1(EPOLL_CLOEXEC)),
       wake_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK))
 {
-    epoll_event event{};
+    epoll_event event{};  // data.ptr null: the eventfd; an outbox otherwise
     event.events = EPOLLIN;
-    event.data.ptr = nullptr;  // the eventfd; an outbox otherwise
     if (epoll_ < 0 || wake_ < 0 ||
         ::epoll_ctl(epoll_, EPOLL_CTL_ADD, wake_, &event) < 0)
         throw std::system_error(errno, std::generic_category(), "epoll");
@@ -55,8 +54,9 @@ void Writer::add(Outbox& box)
 void Writer::post(const Outbox* to, std::string text)
 {
     std::size_t end = end_ + text.size();
-    posts_.push_back({next_number_++, to, std::move(text), end});
-    end_ = end;
+    posts_.push_back({next_number_, to, std::move(text), end});
+    end_ = end;  // once it is posted: push_back may throw
+    ++next_number_;
 }
 
 void Writer::wake()
