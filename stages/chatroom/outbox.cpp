@@ -3,9 +3,11 @@
 #include <algorithm>
 #include <cerrno>
 #include <iterator>
+#include <linux/sockios.h>
 #include <malloc.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <system_error>
@@ -160,6 +162,15 @@ bool Writer::serve(Outbox& box)
 {
     if (!box.stopped && (!box.full || behind(box) > limit_))
         send_to(box);  // even if full: what it takes, before it is judged
+    // A full socket says it has room only once a third of it is free; a
+    // client that reads meanwhile shows in what the kernel holds for it.
+    if (box.full && !reads(box)) {
+        int queued = 0;
+        ::ioctl(box.fd, SIOCOUTQ, &queued);
+        if (queued < box.queued)
+            box.took = now_;
+        box.queued = queued;
+    }
     if (box.stopped)
         box.done = last();  // it holds up no line
     else if (behind(box) > limit_ && !reads(box))
@@ -221,7 +232,8 @@ void Writer::cut(Outbox& box, const char* why)  // why: null if it has gone
     }
     box.done = last();  // it holds up no line
     box.sent = 0;
-    linger reset{1, 0};  // at close: what it never took is thrown away, not
+    set_full(box, false);  // nothing more is sent to it
+    linger reset{1, 0};    // at close: what it never took is thrown away, not
     ::setsockopt(box.fd, SOL_SOCKET, SO_LINGER, &reset, sizeof reset);  // kept
     ::shutdown(box.fd, SHUT_RDWR);  // its reader sees the end, and leaves
 }

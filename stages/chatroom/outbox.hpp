@@ -49,12 +49,14 @@ struct Outbox {
     const char* cut_off = nullptr;  // why nothing more is sent to it
     bool stopped = false;           // cut off, or gone
     bool removed = false;           // the Writer has forgotten it
-    Outbox* next = nullptr;         // in the Writer's list of new, or all
+    Outbox* next = nullptr;  // in the list of new clients (then the Writer's)
     // The Writer's alone:
     Transcript::iterator done;  // the last line sent, or not for it
     std::size_t sent = 0;       // bytes of its next line
-    Clock::time_point took;     // when its socket last took bytes, or had room
+    Clock::time_point took;     // when it last took bytes (or came, or its
+                                // socket became full or had room)
     bool full = false;          // its socket: the Writer waits for EPOLLOUT
+    int queued = 0;             // bytes its kernel held for it, last we looked
 };
 
 class Writer {
