@@ -162,20 +162,11 @@ bool Writer::serve(Outbox& box)
 {
     if (!box.stopped && (!box.full || behind(box) > limit_))
         send_to(box);  // even if full: what it takes, before it is judged
-    // A full socket says it has room only once a third of it is free; a
-    // client that reads meanwhile shows in what the kernel holds for it.
-    if (box.full && !reads(box)) {
-        int queued = 0;
-        ::ioctl(box.fd, SIOCOUTQ, &queued);
-        if (queued < box.queued)
-            box.took = now_;
-        box.queued = queued;
-    }
     if (box.stopped)
         box.done = last();  // it holds up no line
     else if (behind(box) > limit_ && !reads(box))
         cut(box, "too far behind");  // a SendQ, as IRC servers have
-    else if (box.full && now_ - box.took >= stall_limit_)
+    else if (box.full && now_ - box.took >= stall_limit_ && !drains(box))
         cut(box, "took nothing for too long");
     bool all_in = last()->number + 1 >= box.until;  // all before it left
     return !all_in || behind(box) > 0;
@@ -184,6 +175,18 @@ bool Writer::serve(Outbox& box)
 bool Writer::reads(const Outbox& box) const
 {
     return now_ - box.took < patience;
+}
+
+// A full socket says it has room only once a third of it is free: what the
+// kernel holds for a client that reads slowly shrinks meanwhile.
+bool Writer::drains(Outbox& box)
+{
+    int queued = 0;
+    ::ioctl(box.fd, SIOCOUTQ, &queued);
+    bool shrank = queued < std::exchange(box.queued, queued);
+    if (shrank)
+        box.took = now_;
+    return shrank;
 }
 
 void Writer::send_to(Outbox& box)
@@ -240,8 +243,11 @@ void Writer::cut(Outbox& box, const char* why)  // why: null if it has gone
 
 void Writer::set_full(Outbox& box, bool full)
 {
-    if (std::exchange(box.full, full) != full)
-        box.took = now_;  // it owes us nothing until now
+    if (std::exchange(box.full, full) == full)
+        return;
+    box.took = now_;  // it owes us nothing until now
+    if (full)         // what its kernel holds for it, for drains
+        ::ioctl(box.fd, SIOCOUTQ, &box.queued);
 }
 
 }  // namespace chat

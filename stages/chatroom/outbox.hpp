@@ -56,15 +56,16 @@ struct Outbox {
     Clock::time_point took;     // when it last took bytes (or came, or its
                                 // socket became full or had room)
     bool full = false;          // its socket: the Writer waits for EPOLLOUT
-    int queued = 0;             // bytes its kernel held for it, last we looked
+    int queued = 0;             // bytes its kernel held for it, when we looked
 };
 
 class Writer {
 public:
-    // A client more than `limit` bytes behind the transcript's end that no
-    // longer reads, or whose socket takes nothing for `stall_limit`, is cut
-    // off: its socket is shut down, and its reader sees the end. `lock` is
-    // the room's.
+    // A client more than `limit` bytes behind the transcript's end whose
+    // socket took nothing for 100 ms, or whose full socket takes nothing
+    // for `stall_limit` (nor does what the kernel holds for it shrink), is
+    // cut off: its socket is shut down, and its reader sees the end. `lock`
+    // is the room's.
     Writer(std::mutex& lock, std::size_t limit,
            std::chrono::milliseconds stall_limit);
     Writer(const Writer&) = delete;
@@ -93,6 +94,7 @@ private:
     void take_posts();
     bool serve(Outbox& box);              // false: it has left, and has had all
     bool reads(const Outbox& box) const;  // took bytes just now
+    bool drains(Outbox& box);  // its full socket took bytes since we looked
     std::size_t behind(const Outbox& box) const
     {
         return lines_.back().end - box.done->end - box.sent;
