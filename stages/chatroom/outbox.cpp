@@ -72,8 +72,10 @@ void Writer::send_and_keep_pace(std::unique_lock<std::mutex>& lock)
     std::uint64_t mine = next_number_ - 1;  // the last line posted
     if (!posts_.empty())
         wake();
-    progress_.wait(lock,
-                   [&] { return stopping_ || (let_in_ >= mine && !pace_); });
+    progress_.wait(lock, [&] {  // until the Writer has taken it, and pace
+        bool taken = posts_.empty() || posts_.front().number > mine;
+        return stopping_ || (taken && !pace_);
+    });
 }
 
 const char* Writer::remove(std::unique_lock<std::mutex>& lock, Outbox& box)
@@ -150,7 +152,6 @@ void Writer::take_posts()  // under the room's lock
         ::epoll_ctl(epoll_, EPOLL_CTL_ADD, box.fd, &event);
     }
     lines_.splice(lines_.end(), posts_);
-    let_in_ = lines_.back().number;
     std::uint64_t count;  // and the wake-ups that brought them
     (void)!::read(wake_, &count, sizeof count);
 }

@@ -110,10 +110,9 @@ private:
     // Under the room's lock:
     Transcript posts_;  // not in the transcript yet
     std::uint64_t next_number_ = 1;
-    std::uint64_t let_in_ = 0;  // the number of the last line let in
-    std::size_t end_ = 0;       // bytes posted in the room so far
-    Outbox* added_ = nullptr;   // new clients, not taken yet
-    bool pace_ = false;         // a client well behind still reads
+    std::size_t end_ = 0;      // bytes posted in the room so far
+    Outbox* added_ = nullptr;  // new clients, not taken yet
+    bool pace_ = false;        // a client well behind still reads
     bool stopping_ = false;
     std::condition_variable progress_;  // after each pass
     // The Writer's alone:
