@@ -2,24 +2,18 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <iterator>
 #include <linux/sockios.h>
 #include <malloc.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
-#include <sys/uio.h>
 #include <system_error>
 #include <unistd.h>
-#include <utility>
 
 namespace chat {
 
-// A client whose socket took nothing for this long no longer reads: it is
-// not waited for, and may be cut off if it is too far behind.
-constexpr std::chrono::milliseconds patience{100};
-constexpr int most_pieces = 1024;  // lines one sendmsg takes (IOV_MAX)
+constexpr std::size_t most_pieces = 1024;  // lines one sendmsg takes (IOV_MAX)
 
 Writer::Writer(std::mutex& lock, std::size_t limit,
                std::chrono::milliseconds stall_limit)
@@ -46,19 +40,6 @@ Writer::~Writer()
     thread_.join();
     ::close(wake_);
     ::close(epoll_);
-}
-
-void Writer::add(Outbox& box)
-{
-    box.next = std::exchange(added_, &box);  // a list that needs no memory
-}
-
-void Writer::post(const Outbox* to, std::string text)
-{
-    std::size_t end = end_ + text.size();
-    posts_.push_back({next_number_, to, std::move(text), end});
-    end_ = end;  // once it is posted: push_back may throw
-    ++next_number_;
 }
 
 void Writer::wake()
@@ -93,11 +74,17 @@ void Writer::run()
 {
     epoll_event events[64];
     Clock::time_point checked;
+    std::size_t freed = 0;  // bytes let go of, of late
     for (;;) {
         int n = ::epoll_wait(epoll_, events, 64,
                              static_cast<int>(patience.count()));
         now_ = Clock::now();
         bool once_a_second = now_ >= checked + std::chrono::seconds(1);
+        if (once_a_second) {
+            checked = now_;
+            if (std::exchange(freed, 0) > limit_)
+                ::malloc_trim(0);  // glibc gives back what a burst took
+        }
         {
             std::lock_guard lock(lock_);
             if (stopping_)
@@ -108,14 +95,9 @@ void Writer::run()
                 if (now_ >= box->close_at)
                     ::shutdown(box->fd, SHUT_RD);  // sending goes on
         }
-        if (once_a_second) {
-            checked = now_;
-            if (std::exchange(freed_, 0) > limit_)
-                ::malloc_trim(0);  // glibc gives back what a burst took
-        }
-        for (int i = 0; i < n; ++i)
+        for (int i = 0; i < n; ++i)  // a full socket has room again
             if (auto* box = static_cast<Outbox*>(events[i].data.ptr))
-                set_full(*box, false);  // it has room again
+                box->full = false;
         bool pace = false;
         std::uint64_t needed = last()->number;  // the oldest line still needed
         for (Outbox** link = &all_; *link != nullptr;) {
@@ -132,7 +114,7 @@ void Writer::run()
             link = &box.next;
         }
         for (; lines_.front().number < needed; lines_.pop_front())
-            freed_ += lines_.front().text.size();  // all have had it
+            freed += lines_.front().text.size();  // all have had it
         std::lock_guard lock(lock_);
         pace_ = pace;
         progress_.notify_all();
@@ -173,11 +155,6 @@ bool Writer::serve(Outbox& box)
     return !all_in || behind(box) > 0;
 }
 
-bool Writer::reads(const Outbox& box) const
-{
-    return now_ - box.took < patience;
-}
-
 // A full socket says it has room only once a third of it is free: what the
 // kernel holds for a client that reads slowly shrinks meanwhile.
 bool Writer::drains(Outbox& box)
@@ -195,7 +172,7 @@ void Writer::send_to(Outbox& box)
     for (;;) {
         iovec pieces[most_pieces];  // its next lines, as they are
         Transcript::iterator lines[most_pieces];
-        int n = 0;
+        std::size_t n = 0;
         for (auto it = std::next(box.done);
              it != lines_.end() && n < most_pieces; ++it)
             if (box.hears(*it)) {
@@ -209,17 +186,22 @@ void Writer::send_to(Outbox& box)
         }
         msghdr message{};
         message.msg_iov = pieces;
-        message.msg_iovlen = static_cast<std::size_t>(n);
+        message.msg_iovlen = n;
         ssize_t sent = ::sendmsg(box.fd, &message, MSG_NOSIGNAL | MSG_DONTWAIT);
-        if (sent < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-            return set_full(box, true);  // epoll says when it has room
+        if (sent < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            if (!std::exchange(box.full, true)) {  // epoll says when it has
+                box.took = now_;  // room; it owes us nothing until now
+                ::ioctl(box.fd, SIOCOUTQ, &box.queued);  // for drains
+            }
+            return;
+        }
         if (sent < 0 && errno != EINTR)
             return cut(box, nullptr);  // EPIPE, ECONNRESET: it has gone
         if (sent < 0)
             continue;
         box.took = now_;
         std::size_t left = box.sent + static_cast<std::size_t>(sent);
-        for (int i = 0; i < n && left >= lines[i]->text.size(); ++i) {
+        for (std::size_t i = 0; i < n && left >= lines[i]->text.size(); ++i) {
             left -= lines[i]->text.size();
             box.done = lines[i];  // sent whole
         }
@@ -236,19 +218,9 @@ void Writer::cut(Outbox& box, const char* why)  // why: null if it has gone
     }
     box.done = last();  // it holds up no line
     box.sent = 0;
-    set_full(box, false);  // nothing more is sent to it
-    linger reset{1, 0};    // at close: what it never took is thrown away, not
+    linger reset{1, 0};  // at close: what it never took is thrown away, not
     ::setsockopt(box.fd, SOL_SOCKET, SO_LINGER, &reset, sizeof reset);  // kept
     ::shutdown(box.fd, SHUT_RDWR);  // its reader sees the end, and leaves
-}
-
-void Writer::set_full(Outbox& box, bool full)
-{
-    if (std::exchange(box.full, full) == full)
-        return;
-    box.took = now_;  // it owes us nothing until now
-    if (full)         // what its kernel holds for it, for drains
-        ::ioctl(box.fd, SIOCOUTQ, &box.queued);
 }
 
 }  // namespace chat

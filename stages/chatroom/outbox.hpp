@@ -8,13 +8,13 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
-#include <cstddef>
 #include <cstdint>
 #include <iterator>
 #include <list>
 #include <mutex>
 #include <string>
 #include <thread>
+#include <utility>
 
 namespace chat {
 
@@ -26,8 +26,8 @@ struct Outbox;
 struct Line {
     std::uint64_t number;  // the room's order
     const Outbox* to;      // null: the members
+    std::size_t end;       // bytes posted in the room, up to this line's end
     std::string text;
-    std::size_t end;  // bytes posted in the room, up to this line's end
 };
 using Transcript = std::list<Line>;  // std::list: lines never move
 
@@ -54,7 +54,7 @@ struct Outbox {
     Transcript::iterator done;  // the last line sent, or not for it
     std::size_t sent = 0;       // bytes of its next line
     Clock::time_point took;     // when it last took bytes (or came, or its
-                                // socket became full or had room)
+                                // socket became full)
     bool full = false;          // its socket: the Writer waits for EPOLLOUT
     int queued = 0;             // bytes its kernel held for it, when we looked
 };
@@ -68,12 +68,10 @@ public:
     // is the room's.
     Writer(std::mutex& lock, std::size_t limit,
            std::chrono::milliseconds stall_limit);
-    Writer(const Writer&) = delete;
-    Writer& operator=(const Writer&) = delete;
     ~Writer();
 
     // All of the following with the room's lock held.
-    void add(Outbox& box);                                 // a client came
+    void add(Outbox& box) { box.next = std::exchange(added_, &box); }  // came
     void join(Outbox& box) { box.from = next_number_; }    // a member now
     void leave(Outbox& box) { box.until = next_number_; }  // no more one
     void to_members(std::string text) { post(nullptr, std::move(text)); }
@@ -88,21 +86,29 @@ public:
     const char* remove(std::unique_lock<std::mutex>& lock, Outbox& box);
 
 private:
-    void post(const Outbox* to, std::string text);
+    void post(const Outbox* to, std::string text)
+    {
+        posts_.push_back(
+            {next_number_, to, end_ + text.size(), std::move(text)});
+        end_ = posts_.back().end;
+        ++next_number_;  // once it is posted: push_back may throw
+    }
     void wake();
     void run();  // the thread
     void take_posts();
-    bool serve(Outbox& box);              // false: it has left, and has had all
-    bool reads(const Outbox& box) const;  // took bytes just now
+    bool serve(Outbox& box);   // false: it has left, and has had all
     bool drains(Outbox& box);  // its full socket took bytes since we looked
+    void send_to(Outbox& box);
+    void cut(Outbox& box, const char* why);
+    // A client whose socket took nothing for this long no longer reads: it
+    // is not waited for, and may be cut off if it is too far behind.
+    static constexpr std::chrono::milliseconds patience{100};
+    bool reads(const Outbox& box) const { return now_ - box.took < patience; }
     std::size_t behind(const Outbox& box) const
     {
         return lines_.back().end - box.done->end - box.sent;
     }
     Transcript::iterator last() { return std::prev(lines_.end()); }
-    void send_to(Outbox& box);
-    void cut(Outbox& box, const char* why);
-    void set_full(Outbox& box, bool full);
 
     std::mutex& lock_;
     const std::size_t limit_;
@@ -116,10 +122,9 @@ private:
     bool stopping_ = false;
     std::condition_variable progress_;  // after each pass
     // The Writer's alone:
-    Transcript lines_{{0, nullptr, "", 0}};  // the transcript
+    Transcript lines_{{0, nullptr, 0, ""}};  // the transcript
     Outbox* all_ = nullptr;                  // every client
     Clock::time_point now_;                  // when this pass began
-    std::size_t freed_ = 0;                  // bytes let go of, of late
     int epoll_ = -1;
     int wake_ = -1;  // an eventfd: there is work
     std::thread thread_;
