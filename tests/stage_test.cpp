@@ -84,7 +84,9 @@ protected:
         }
         auto c = talk(server);
         c.speaker.send_line("still there?");
-        EXPECT_EQ(c.heard(), "still there?");
+        EXPECT_EQ(c.heard(), "still there?")
+            << "running: " << server.running()  // for a rare failure in CI
+            << ", stderr: " << server.error_output();
     }
 
     // Sends `bytes` then an END line from one thread while this one reads
