@@ -80,11 +80,6 @@ void Writer::run()
                              static_cast<int>(patience.count()));
         now_ = Clock::now();
         bool once_a_second = now_ >= checked + std::chrono::seconds(1);
-        if (once_a_second) {
-            checked = now_;
-            if (std::exchange(freed, 0) > limit_)
-                ::malloc_trim(0);  // glibc gives back what a burst took
-        }
         {
             std::lock_guard lock(lock_);
             if (stopping_)
@@ -94,6 +89,11 @@ void Writer::run()
                  box = box->next)  // closes who did not join in time
                 if (now_ >= box->close_at)
                     ::shutdown(box->fd, SHUT_RD);  // sending goes on
+        }
+        if (once_a_second) {
+            checked = now_;
+            if (std::exchange(freed, 0) > limit_)
+                ::malloc_trim(0);  // glibc gives back what a burst took
         }
         for (int i = 0; i < n; ++i)  // a full socket has room again
             if (auto* box = static_cast<Outbox*>(events[i].data.ptr))

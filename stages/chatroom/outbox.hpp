@@ -8,6 +8,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cstddef>
 #include <cstdint>
 #include <iterator>
 #include <list>
@@ -55,7 +56,7 @@ struct Outbox {
     std::size_t sent = 0;       // bytes of its next line
     Clock::time_point took;     // when it last took bytes (or came, or its
                                 // socket became full)
-    bool full = false;          // its socket: the Writer waits for EPOLLOUT
+    bool full = false;          // its socket, until EPOLLOUT says it has room
     int queued = 0;             // bytes its kernel held for it, when we looked
 };
 
