@@ -189,11 +189,11 @@ void Writer::send_to(Outbox& box)
         message.msg_iovlen = n;
         ssize_t sent = ::sendmsg(box.fd, &message, MSG_NOSIGNAL | MSG_DONTWAIT);
         if (sent < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            if (!std::exchange(box.full, true)) {  // epoll says when it has
-                box.took = now_;  // room; it owes us nothing until now
+            if (!std::exchange(box.full, true)) {  // full just now:
+                box.took = now_;  // it owes us nothing until now
                 ::ioctl(box.fd, SIOCOUTQ, &box.queued);  // for drains
             }
-            return;
+            return;  // epoll says when it has room
         }
         if (sent < 0 && errno != EINTR)
             return cut(box, nullptr);  // EPIPE, ECONNRESET: it has gone
